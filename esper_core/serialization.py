@@ -1,0 +1,117 @@
+"""One cattrs converter: core records <-> dicts of primitives, for checkpoints and configs.
+
+The output holds only str, int, float, bool, None, list and dict, so a checkpoint loads with
+``torch.load``'s default ``weights_only=True``. Enums are written by name (renumbering an
+enum must not silently change old checkpoints). Structuring is strict: a wrong type is an
+error naming the field, never a coercion.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.v import format_exception
+from returns.result import Failure, Result, Success
+
+from esper_core.errors import SchemaError
+from esper_core.stages import SeedStage
+from esper_core.state import SeedState
+
+T = TypeVar("T")
+
+SLOT_SCHEMA_VERSION = 1
+_SLOT_KEYS = frozenset({"schema", "seed_state", "blend", "isolate_gradients"})
+
+SCHEMA_VERSION_MESSAGE = "Slot state has schema version {found!r}; this version of Esper reads version {expected}."
+SLOT_KEYS_MESSAGE = "Slot state must be a dict with keys {expected}; got {found}."
+BLEND_STAGE_MESSAGE = "Slot state is inconsistent: stage {stage} {has} a blend schedule (only BLENDING has one)."
+INVALID_MESSAGE = "Invalid {what}: {details}."
+
+
+def _structure_enum(value: object, enum_type: type[enum.Enum]) -> enum.Enum:
+    if not isinstance(value, str) or value not in enum_type.__members__:
+        raise ValueError(f"expected one of {', '.join(enum_type.__members__)} (by name), got {value!r}")
+    return enum_type[value]
+
+
+def _strict(*types: type) -> Any:
+    """A structure hook that accepts exactly these types (bool is never an int or float here)."""
+
+    def hook(value: object, target: type) -> object:
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            raise TypeError(f"expected {target.__name__}, got {type(value).__name__} {value!r}")
+        return target(value)
+
+    return hook
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    is_enum = lambda t: isinstance(t, type) and issubclass(t, enum.Enum)  # noqa: E731
+    conv.register_unstructure_hook_func(is_enum, lambda member: member.name)
+    conv.register_structure_hook_func(is_enum, _structure_enum)
+    conv.register_structure_hook(int, _strict(int))
+    conv.register_structure_hook(float, _strict(int, float))
+    conv.register_structure_hook(bool, _strict(bool))
+    conv.register_structure_hook(str, _strict(str))
+    return conv
+
+
+converter = _make_converter()
+
+
+def to_primitives(record: object) -> Any:
+    return converter.unstructure(record)
+
+
+def from_primitives(data: object, cls: type[T]) -> Result[T, SchemaError]:
+    """Rebuild a record; any problem comes back as a ``SchemaError`` naming the field."""
+    try:
+        return Success(converter.structure(data, cls))
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            details = "; ".join(cattrs.transform_error(exc, path=cls.__name__, format_exception=_describe))
+        else:
+            details = f"{type(exc).__name__}: {exc}"
+        return Failure(SchemaError(INVALID_MESSAGE.format(what=cls.__name__, details=details)))
+
+
+def _describe(exc: BaseException, target: type | None) -> str:
+    return f"{format_exception(exc, target)} ({exc})"
+
+
+def unstructure_slot(state: SeedState | None) -> dict[str, Any]:
+    """A slot's extra state for checkpoints (DESIGN §9): the schedule and isolation at top level."""
+    if state is None:
+        return {"schema": SLOT_SCHEMA_VERSION, "seed_state": None, "blend": None, "isolate_gradients": False}
+    seed = to_primitives(state)
+    blend = seed.pop("blend")
+    isolate = seed.pop("isolate_gradients")
+    return {"schema": SLOT_SCHEMA_VERSION, "seed_state": seed, "blend": blend, "isolate_gradients": isolate}
+
+
+def structure_slot(data: object) -> Result[SeedState | None, SchemaError]:
+    if not isinstance(data, dict) or set(data) != _SLOT_KEYS:
+        found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        return Failure(SchemaError(SLOT_KEYS_MESSAGE.format(expected=sorted(_SLOT_KEYS), found=found)))
+    if data["schema"] != SLOT_SCHEMA_VERSION or isinstance(data["schema"], bool):
+        return Failure(SchemaError(SCHEMA_VERSION_MESSAGE.format(found=data["schema"], expected=SLOT_SCHEMA_VERSION)))
+    seed = data["seed_state"]
+    if seed is None:
+        if data["blend"] is not None:
+            return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details="a blend schedule without a seed")))
+        return Success(None)
+    if not isinstance(seed, dict):
+        return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details=f"seed_state is a {type(seed).__name__}")))
+    merged = {**seed, "blend": data["blend"], "isolate_gradients": data["isolate_gradients"]}
+    return from_primitives(merged, SeedState).bind(_check_blend_matches_stage)
+
+
+def _check_blend_matches_stage(state: SeedState) -> Result[SeedState, SchemaError]:
+    blending = state.stage is SeedStage.BLENDING
+    if blending != (state.blend is not None):
+        has = "lacks" if blending else "has"
+        return Failure(SchemaError(BLEND_STAGE_MESSAGE.format(stage=state.stage.name, has=has)))
+    return Success(state)
