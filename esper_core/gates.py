@@ -31,13 +31,20 @@ def _result(gate: str, checks: list[tuple[bool, str]]) -> GateResult:
 
 
 def gate_g0_germinate(
-    slot_state: SeedState | None, *, seed_id: str, blueprint_id: str, known_blueprints: Collection[str]
+    slot_state: SeedState | None,
+    *,
+    slot_id: str,
+    seed_id: str,
+    blueprint_id: str,
+    known_blueprints: Collection[str],
 ) -> GateResult:
     """A seed may be born: ids given, slot empty and not under embargo, blueprint known."""
     stage = slot_state.stage if slot_state is not None else SeedStage.DORMANT
+    previous_slot = slot_id if slot_state is None else slot_state.slot_id
     return _result(
         "G0",
         [
+            (previous_slot == slot_id, f"slot state belongs to {slot_id} ({previous_slot})"),
             (bool(seed_id), f"seed id given ({seed_id!r})"),
             (bool(blueprint_id), f"blueprint id given ({blueprint_id!r})"),
             (stage is not SeedStage.EMBARGOED, f"slot not embargoed (stage {stage.name})"),

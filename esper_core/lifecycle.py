@@ -193,7 +193,7 @@ def germinate(
     slot_check = parse_slot_id_result(slot_id)
     if not isinstance(slot_check, Success):
         return Failure(slot_check.failure())
-    gate = gate_g0_germinate(slot_state, seed_id=seed_id, blueprint_id=blueprint_id, known_blueprints=known_blueprints)
+    gate = gate_g0_germinate(slot_state, slot_id=slot_id, seed_id=seed_id, blueprint_id=blueprint_id, known_blueprints=known_blueprints)
     if not gate.ok:
         message = GATE_MESSAGE.format(
             seed=seed_id, slot=slot_id, target=SeedStage.GERMINATED.name, gate=gate.gate, failed="; ".join(gate.failed)

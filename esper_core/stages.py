@@ -28,8 +28,10 @@ LEGAL_TRANSITIONS: dict[SeedStage, frozenset[SeedStage]] = {
     S.EMBARGOED: frozenset({S.DORMANT}),
 }
 
-# A seed module exists (and runs in forward) only in these stages.
+# A seed is alive (still undecided: it can be culled) in these stages.
 LIVE_STAGES = frozenset({S.GERMINATED, S.TRAINING, S.BLENDING, S.PROBATIONARY})
+# A seed module exists in these stages (a fossilized seed is part of the host for good).
+SEED_MODULE_STAGES = LIVE_STAGES | {S.FOSSILIZED}
 # Stages in which the seed's output takes part in the model's output.
 CONTRIBUTING_STAGES = frozenset({S.BLENDING, S.PROBATIONARY, S.FOSSILIZED})
 # Stages in which the seed sees only detached host features.

@@ -6,6 +6,7 @@ import attrs
 from attrs.validators import ge, instance_of, le
 
 from esper_core.blending import BlendAlgorithm, BlendSchedule
+from esper_core.slot_ids import parse_slot_id
 from esper_core.stages import SeedStage
 
 
@@ -40,12 +41,16 @@ class StageRecord:
     timestamp: float
 
 
+def _canonical_slot_id(_instance: object, _attribute: object, value: str) -> None:
+    parse_slot_id(value)
+
+
 @attrs.frozen(kw_only=True)
 class SeedState:
     """One seed in one slot. ``DORMANT`` means the slot is empty and may germinate again."""
 
     seed_id: str
-    slot_id: str
+    slot_id: str = attrs.field(validator=_canonical_slot_id)
     blueprint_id: str
     stage: SeedStage = attrs.field(validator=instance_of(SeedStage))
     blend_algorithm: BlendAlgorithm = attrs.field(validator=instance_of(BlendAlgorithm))

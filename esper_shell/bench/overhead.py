@@ -1,0 +1,176 @@
+"""What the slot machinery costs on top of the network it wraps (issue: seed mechanics).
+
+Every ratio compares two things measured in the same run, interleaved: the model with
+its slots against the plain computation it must match.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import torch
+from torch import nn
+
+from esper_core import SeedStage, StageContext, record_gradient_health, tick_epoch
+from esper_shell.blueprints import build_seed
+from esper_shell.bench.timing import median_seconds
+from esper_shell.checkpoint import load_checkpoint, save_checkpoint
+from esper_shell.hosts import CNNHost
+from esper_shell.model import MorphogeneticModel
+
+SLOT = "r1c0"
+
+
+@attrs.frozen(kw_only=True)
+class OverheadConfig:
+    batch: int = 128
+    image_size: int = 32
+    threads: int = 2
+    repeats: int = 25
+    warmup: int = 5
+    blocks_per_stage: tuple[int, ...] = (1, 1, 1)
+    base_channels: int = 16
+    blueprint: str = "conv_light"
+    channels_last: bool = False
+
+
+class HostWithModule(nn.Module):
+    """The hand-written reference: the host with a residual module spliced in, no slots."""
+
+    def __init__(self, host: CNNHost, slot_id: str, module: nn.Module) -> None:
+        super().__init__()
+        self.host, self.slot_id, self.module = host, slot_id, module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.host.forward_from(self.slot_id, self.module(self.host.forward_to(self.slot_id, x)))
+
+
+def _seeded_model(host: CNNHost, config: OverheadConfig, stage: SeedStage) -> MorphogeneticModel:
+    model = MorphogeneticModel(host, list(host.slot_order))
+    model.germinate(SLOT, config.blueprint, blend="linear")
+    slot = model.slot(SLOT)
+    ctx = model.context()
+    model.advance_stage(SLOT, SeedStage.TRAINING)
+    if stage is SeedStage.BLENDING:
+        ready = record_gradient_health(slot.state, ratio=1.0, finite=True)
+        for _ in range(model.lifecycle_config.gates.min_training_epochs):
+            ready = tick_epoch(ready, ctx)
+        slot.update_state(ready)
+        model.advance_stage(SLOT, SeedStage.BLENDING)
+        slot.update_state(tick_epoch(slot.state, StageContext(epoch=0, timestamp=0.0, config=model.lifecycle_config)))
+    return model
+
+
+def _train_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        model.zero_grad(set_to_none=True)
+        model(x).sum().backward()
+
+    return run
+
+
+def _eval_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        with torch.no_grad():
+            model(x)
+
+    return run
+
+
+def _prepare(module: nn.Module, config: OverheadConfig, *, train: bool) -> nn.Module:
+    module.train(train)
+    if config.channels_last:
+        module.to(memory_format=torch.channels_last)
+    return module
+
+
+def run(config: OverheadConfig) -> dict[str, float]:
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(0)
+    x = torch.randn(config.batch, 3, config.image_size, config.image_size)
+    if config.channels_last:
+        x = x.to(memory_format=torch.channels_last)
+
+    def host() -> CNNHost:
+        torch.manual_seed(0)
+        return CNNHost(config.blocks_per_stage, base_channels=config.base_channels)
+
+    ratios: dict[str, float] = {}
+    for train in (True, False):
+        bare = _prepare(host(), config, train=train)
+        empty = _prepare(MorphogeneticModel(host(), list(bare.slot_order)), config, train=train)
+        step = _train_step if train else _eval_step
+        t = median_seconds(
+            {"model": step(empty, x), "bare": step(bare, x)}, repeats=config.repeats, warmup=config.warmup
+        )
+        ratios[f"empty slots / bare host ({'train' if train else 'eval'})"] = t["model"] / t["bare"]
+
+    channels = host().injection_points[SLOT]
+    for stage in (SeedStage.TRAINING, SeedStage.BLENDING):
+        model = _prepare(_seeded_model(host(), config, stage), config, train=True)
+        reference = _prepare(
+            HostWithModule(host(), SLOT, copy.deepcopy(model.slot(SLOT).seed)), config, train=True
+        )
+        t = median_seconds(
+            {"model": _train_step(model, x), "ref": _train_step(reference, x)},
+            repeats=config.repeats,
+            warmup=config.warmup,
+        )
+        ratios[f"{config.blueprint} seed in {stage.name} / host + module (train)"] = t["model"] / t["ref"]
+
+    model = _prepare(_seeded_model(host(), config, SeedStage.TRAINING), config, train=False)
+    bare = _prepare(host(), config, train=False)
+    t = median_seconds({"model": _eval_step(model, x), "bare": _eval_step(bare, x)}, repeats=config.repeats, warmup=config.warmup)
+    ratios["no-grad eval, seed in TRAINING / bare host"] = t["model"] / t["bare"]
+
+    ratios["checkpoint save+load / torch.save+load of state_dict"] = _checkpoint_ratio(host, config, channels)
+    return ratios
+
+
+def _checkpoint_ratio(host: Callable[[], CNNHost], config: OverheadConfig, channels: int) -> float:
+    model = _seeded_model(host(), config, SeedStage.BLENDING)
+    fresh = MorphogeneticModel(host(), list(model.slot_ids))
+    bare = HostWithModule(host(), SLOT, build_seed("cnn", config.blueprint, channels))
+    with tempfile.TemporaryDirectory() as tmp:
+        ours, plain = Path(tmp) / "esper.pt", Path(tmp) / "plain.pt"
+
+        def esper_round_trip() -> None:
+            save_checkpoint(ours, model)
+            load_checkpoint(ours, fresh)
+
+        def plain_round_trip() -> None:
+            torch.save(bare.state_dict(), plain)
+            bare.load_state_dict(torch.load(plain))
+
+        t = median_seconds(
+            {"esper": esper_round_trip, "plain": plain_round_trip}, repeats=config.repeats, warmup=config.warmup
+        )
+    return t["esper"] / t["plain"]
+
+
+TARGETS = {
+    "empty slots / bare host (train)": 1.01,
+    "empty slots / bare host (eval)": 1.01,
+    "no-grad eval, seed in TRAINING / bare host": 1.02,
+    "checkpoint save+load / torch.save+load of state_dict": 1.1,
+}
+
+
+def target_for(name: str) -> float:
+    return TARGETS.get(name, 1.03)
+
+
+def report(config: OverheadConfig) -> str:
+    lines = [
+        f"overhead benchmark: batch {config.batch}, 3x{config.image_size}x{config.image_size}, "
+        f"{config.threads} threads, median of {config.repeats} (after {config.warmup} warm-up), "
+        f"torch {torch.__version__}, channels_last={config.channels_last}",
+    ]
+    for name, ratio in run(config).items():
+        target = target_for(name)
+        lines.append(f"  {name:<58} {ratio:6.3f}  (target <= {target:.2f}{'' if ratio <= target else '  MISSED'})")
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""``SeedSlot``: one injection point. Holds the core's ``SeedState`` and executes its effects.
+
+The slot never decides anything itself: every change goes through an ``esper_core``
+lifecycle function, and the slot applies the returned effects (build or drop the seed
+module, build or drop the gate). ``forward`` implements the gradient isolation of DESIGN §6.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from returns.result import Failure, Result, Success
+from torch import nn
+
+from esper_core import (
+    BlendAlgorithm,
+    BuildGate,
+    BuildSeed,
+    DiscardGate,
+    DropSeed,
+    Effect,
+    Emit,
+    EsperError,
+    SEED_MODULE_STAGES,
+    SeedStage,
+    SeedState,
+    SetIsolation,
+    StageContext,
+    Step,
+    TelemetryEvent,
+    record_measured_alpha,
+    structure_slot,
+    unstructure_slot,
+)
+from esper_shell.blueprints import build_seed
+from esper_shell.errors import CheckpointError
+from esper_shell.gated_blend import GatedBlend
+
+
+class _Mode(enum.Enum):
+    """How forward treats the seed; derived from the state once per change, not per call."""
+
+    IDENTITY = enum.auto()
+    TRAINING = enum.auto()
+    BLENDING = enum.auto()
+    GATED = enum.auto()
+    INTEGRATED = enum.auto()
+
+
+def _mode_for(state: SeedState | None) -> _Mode:
+    if state is None:
+        return _Mode.IDENTITY
+    match state.stage:
+        case SeedStage.TRAINING:
+            return _Mode.TRAINING
+        case SeedStage.BLENDING:
+            return _Mode.GATED if state.blend_algorithm is BlendAlgorithm.GATED else _Mode.BLENDING
+        case SeedStage.PROBATIONARY | SeedStage.FOSSILIZED:
+            return _Mode.INTEGRATED
+        case _:
+            return _Mode.IDENTITY
+
+
+class SeedSlot(nn.Module):
+    def __init__(self, slot_id: str, channels: int, topology: str) -> None:
+        super().__init__()
+        self.slot_id = slot_id
+        self.channels = channels
+        self.topology = topology
+        self.state: SeedState | None = None
+        self.seed: nn.Module | None = None
+        self.gate: GatedBlend | None = None
+        self._mode = _Mode.IDENTITY
+        # Tracks the device and dtype the slot was moved to, so rebuilt seeds land there too.
+        self.register_buffer("_anchor", torch.empty(0), persistent=False)
+        self.register_buffer("_gate_alpha_sum", torch.zeros(()), persistent=False)
+        self.register_buffer("_gate_alpha_count", torch.zeros(()), persistent=False)
+
+    # -- forward -----------------------------------------------------------------------------
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        mode = self._mode
+        if mode is _Mode.IDENTITY:
+            return h
+        seed = self.seed
+        if mode is _Mode.INTEGRATED:
+            return seed(h)
+        if mode is _Mode.TRAINING:
+            if not torch.is_grad_enabled():
+                # The output is exactly the host's; the seed's forward matters only for its gradient.
+                return h
+            s = seed(h.detach())
+            return h + (s - s.detach())
+        s = seed(h.detach())
+        if mode is _Mode.BLENDING:
+            return torch.lerp(h, s, self.state.alpha)
+        alpha = self._ramp() * self.gate(h)
+        with torch.no_grad():
+            self._gate_alpha_sum += alpha.sum()
+            self._gate_alpha_count += alpha.shape[0]
+        return torch.lerp(h, s, alpha)
+
+    def _ramp(self) -> float:
+        schedule = self.state.blend
+        return schedule.current_step / schedule.total_steps
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def stage(self) -> SeedStage | None:
+        return None if self.state is None else self.state.stage
+
+    @property
+    def alpha(self) -> float:
+        """The alpha forward used: for a gated blend, the measured mean since the last epoch step."""
+        if self._mode is _Mode.GATED and self._gate_alpha_count.item() > 0:
+            return (self._gate_alpha_sum / self._gate_alpha_count).item()
+        return 0.0 if self.state is None else self.state.alpha
+
+    def apply_step(self, result: Result[Step, EsperError]) -> tuple[TelemetryEvent, ...]:
+        """Execute a core decision: raise its failure, or adopt its state and run its effects."""
+        if isinstance(result, Failure):
+            raise result.failure()
+        state, effects = result.unwrap()
+        return self.apply(state, effects)
+
+    def apply(self, state: SeedState, effects: Iterable[Effect]) -> tuple[TelemetryEvent, ...]:
+        events: list[TelemetryEvent] = []
+        for effect in effects:
+            match effect:
+                case BuildSeed(blueprint_id):
+                    self.seed = self._on_anchor(build_seed(self.topology, blueprint_id, self.channels))
+                case DropSeed():
+                    self.seed = None
+                case BuildGate():
+                    self.gate = self._on_anchor(GatedBlend(self.channels))
+                    self._reset_gate_measurement()
+                case DiscardGate():
+                    self.gate = None
+                case SetIsolation():
+                    pass  # isolation is structural: forward derives it from the stage
+                case Emit(event):
+                    events.append(event)
+        self._set_state(state)
+        return tuple(events)
+
+    def fold_measured_alpha(self) -> None:
+        """Write the gated blend's measured mean alpha into the state before the epoch step."""
+        if self._mode is not _Mode.GATED or self._gate_alpha_count.item() == 0:
+            return
+        measured = (self._gate_alpha_sum / self._gate_alpha_count).item()
+        self._set_state(record_measured_alpha(self.state, min(1.0, max(0.0, measured))).unwrap())
+        self._reset_gate_measurement()
+
+    def update_state(self, state: SeedState) -> None:
+        """Adopt a state that differs only in measurements (same stage, same modules)."""
+        self._set_state(state)
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The seed's parameters and, while gated blending, the gate's: one optimizer group."""
+        if self.seed is not None:
+            yield from self.seed.parameters()
+        if self.gate is not None:
+            yield from self.gate.parameters()
+
+    def _set_state(self, state: SeedState | None) -> None:
+        self.state = state
+        self._mode = _mode_for(state)
+
+    def _reset_gate_measurement(self) -> None:
+        self._gate_alpha_sum.zero_()
+        self._gate_alpha_count.zero_()
+
+    def _on_anchor(self, module: nn.Module) -> nn.Module:
+        return module.to(device=self._anchor.device, dtype=self._anchor.dtype)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def get_extra_state(self) -> dict[str, Any]:
+        return unstructure_slot(self.state)
+
+    def set_extra_state(self, state: Any) -> None:
+        """Rebuild the seed (and gate) before torch loads their weights into them.
+
+        ``load_state_dict`` calls this before visiting child modules, so modules built here
+        receive their weights in the same strict load.
+        """
+        result = structure_slot(state)
+        if isinstance(result, Failure):
+            raise CheckpointError(f"Slot {self.slot_id}: {result.failure()}")
+        restored = result.unwrap()
+        if restored is not None and restored.slot_id != self.slot_id:
+            raise CheckpointError(
+                f"Slot {self.slot_id}: checkpoint holds the state of slot {restored.slot_id}; "
+                "load it into a model with the same slots."
+            )
+        seed = None
+        if restored is not None and restored.stage in SEED_MODULE_STAGES:
+            seed = self._on_anchor(build_seed(self.topology, restored.blueprint_id, self.channels))
+        gated_blending = _mode_for(restored) is _Mode.GATED
+        self.seed = seed
+        self.gate = self._on_anchor(GatedBlend(self.channels)) if gated_blending else None
+        self._reset_gate_measurement()
+        self._set_state(restored)
+

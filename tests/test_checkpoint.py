@@ -1,0 +1,202 @@
+"""Checkpoints: weights-only loading, restoring every stage into a fresh model, refusing bad files."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from esper_core import SeedStage
+from esper_shell import checkpoint as checkpoint_module
+from esper_shell.checkpoint import load_checkpoint, save_checkpoint
+from esper_shell.errors import CheckpointError
+from esper_shell.model import MorphogeneticModel
+from tests.shell_helpers import bring_to, images, tiny_cnn
+
+SLOTS = ["r0c0", "r1c0", "r2c0"]
+
+
+def _model(host_seed: int = 0) -> MorphogeneticModel:
+    return MorphogeneticModel(tiny_cnn(seed=host_seed), SLOTS)
+
+
+def _trained_step(model: MorphogeneticModel) -> None:
+    """One optimizer step so that weights differ from any freshly built model."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(images()).square().mean().backward()
+    optimizer.step()
+
+
+STAGES = [
+    (SeedStage.GERMINATED, "linear", 0),
+    (SeedStage.TRAINING, "linear", 0),
+    (SeedStage.BLENDING, "linear", 2),
+    (SeedStage.BLENDING, "sigmoid", 3),
+    (SeedStage.BLENDING, "gated", 2),
+    (SeedStage.PROBATIONARY, "gated", 0),
+    (SeedStage.FOSSILIZED, "sigmoid", 0),
+]
+
+
+class TestRoundTrip:
+    @pytest.mark.parametrize(("stage", "blend", "steps"), STAGES)
+    def test_fresh_model_restores_stage_schedule_and_outputs(
+        self, tmp_path: Path, stage: SeedStage, blend: str, steps: int
+    ) -> None:
+        model = _model()
+        bring_to(model, "r1c0", stage, blend=blend, blend_steps_done=steps)
+        _trained_step(model)
+        model.eval()
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, model)
+
+        fresh = _model(host_seed=7)
+        load_checkpoint(path, fresh)
+        fresh.eval()
+        saved, restored = model.slot("r1c0").state, fresh.slot("r1c0").state
+        assert restored == saved
+        assert fresh.slot("r1c0").alpha == model.slot("r1c0").alpha or blend == "gated"
+        with torch.no_grad():
+            assert torch.equal(fresh(images()), model(images()))
+
+    def test_plain_torch_load_and_strict_load_state_dict_restore_the_seed(self, tmp_path: Path) -> None:
+        model = _model()
+        bring_to(model, "r2c0", SeedStage.BLENDING, blend="gated", blend_steps_done=1)
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, model)
+        fresh = _model(host_seed=3)
+        fresh.load_state_dict(torch.load(path)["model"], strict=True)
+        assert fresh.slot("r2c0").gate is not None
+        assert fresh.slot("r2c0").state == model.slot("r2c0").state
+
+    def test_extra_state_holds_only_primitives(self) -> None:
+        model = _model()
+        bring_to(model, "r0c0", SeedStage.BLENDING, blend="sigmoid", blend_steps_done=1)
+
+        def primitive(value: object) -> bool:
+            if isinstance(value, dict):
+                return all(isinstance(k, str) and primitive(v) for k, v in value.items())
+            if isinstance(value, list):
+                return all(primitive(v) for v in value)
+            return value is None or isinstance(value, (str, int, float, bool))
+
+        extra = model.slot("r0c0").get_extra_state()
+        assert set(extra) == {"schema", "seed_state", "blend", "isolate_gradients"}
+        assert primitive(extra)
+
+    def test_integrated_gate_is_absent_from_the_checkpoint(self, tmp_path: Path) -> None:
+        model = _model()
+        bring_to(model, "r0c0", SeedStage.PROBATIONARY, blend="gated")
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, model)
+        assert not any(".gate." in key for key in torch.load(path)["model"])
+
+    def test_extra_payload_round_trips(self, tmp_path: Path) -> None:
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, _model(), extra={"epoch": 4, "note": "hello"})
+        assert load_checkpoint(path, _model()) == {"epoch": 4, "note": "hello"}
+
+
+class TestMismatches:
+    def test_other_slots_are_refused_naming_both(self, tmp_path: Path) -> None:
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, _model())
+        other = MorphogeneticModel(tiny_cnn(), ["r0c0", "r1c0"])
+        with pytest.raises(CheckpointError, match=r"\['r0c0', 'r1c0', 'r2c0'\].*\['r0c0', 'r1c0'\]"):
+            load_checkpoint(path, other)
+
+    def test_other_host_is_refused_before_anything_changes(self, tmp_path: Path) -> None:
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, _model())
+        other = MorphogeneticModel(tiny_cnn((2, 1, 1)), SLOTS)
+        before = {k: v.clone() for k, v in other.state_dict().items() if isinstance(v, torch.Tensor)}
+        with pytest.raises(CheckpointError, match="host"):
+            load_checkpoint(path, other)
+        after = other.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before)
+
+    def test_unknown_blueprint_is_refused(self, tmp_path: Path) -> None:
+        model = _model()
+        bring_to(model, "r0c0", SeedStage.TRAINING)
+        payload = {"format": "esper.model", "version": 1}
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, model)
+        payload = torch.load(path)
+        payload["model"]["seed_slots.r0c0._extra_state"]["seed_state"]["blueprint_id"] = "mystery"
+        torch.save(payload, path)
+        fresh = _model()
+        with pytest.raises(CheckpointError, match="mystery"):
+            load_checkpoint(path, fresh)
+        assert fresh.slot("r0c0").state is None
+
+    def test_wrong_schema_version_is_refused(self, tmp_path: Path) -> None:
+        model = _model()
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, model)
+        payload = torch.load(path)
+        payload["model"]["seed_slots.r1c0._extra_state"]["schema"] = 99
+        torch.save(payload, path)
+        with pytest.raises(CheckpointError, match="schema version 99"):
+            load_checkpoint(path, _model())
+
+    def test_missing_weights_are_named(self, tmp_path: Path) -> None:
+        model = _model()
+        bring_to(model, "r0c0", SeedStage.TRAINING)
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, model)
+        payload = torch.load(path)
+        key = next(k for k in payload["model"] if k.startswith("seed_slots.r0c0.seed."))
+        del payload["model"][key]
+        torch.save(payload, path)
+        with pytest.raises(CheckpointError, match=f"missing: {key}"):
+            load_checkpoint(path, _model())
+
+
+class Exploit:
+    def __reduce__(self) -> tuple:
+        return (os.getcwd, ())
+
+
+class TestUnsafeOrBrokenFiles:
+    def test_arbitrary_pickled_objects_are_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "evil.pt"
+        torch.save({"model": Exploit()}, path)
+        with pytest.raises(CheckpointError, match="Refusing"):
+            load_checkpoint(path, _model())
+
+    def test_plain_pickle_file_is_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "evil.pkl"
+        path.write_bytes(pickle.dumps(Exploit()))
+        with pytest.raises(CheckpointError):
+            load_checkpoint(path, _model())
+
+    def test_missing_file_says_so(self, tmp_path: Path) -> None:
+        with pytest.raises(CheckpointError, match="No checkpoint at"):
+            load_checkpoint(tmp_path / "nope.pt", _model())
+
+    def test_truncated_file_is_reported_as_unreadable(self, tmp_path: Path) -> None:
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, _model())
+        path.write_bytes(path.read_bytes()[:100])
+        with pytest.raises(CheckpointError, match="Cannot read"):
+            load_checkpoint(path, _model())
+
+
+class TestAtomicSave:
+    def test_crash_during_save_leaves_previous_file_intact(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, _model(), extra={"version": "old"})
+        before = path.read_bytes()
+
+        def crash(obj: object, handle: object) -> None:
+            handle.write(b"partial")
+            raise OSError("disk full")
+
+        monkeypatch.setattr(checkpoint_module.torch, "save", crash)
+        with pytest.raises(OSError, match="disk full"):
+            save_checkpoint(path, _model(), extra={"version": "new"})
+        assert path.read_bytes() == before
+        assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
