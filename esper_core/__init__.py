@@ -14,6 +14,7 @@ from esper_core.blending import (
     sigmoid_alpha,
 )
 from esper_core.config import GateConfig, LifecycleConfig
+from esper_core.controller import Controller, check_action, is_action_legal
 from esper_core.effects import BuildGate, BuildSeed, DiscardGate, DropSeed, Effect, Emit, SetIsolation
 from esper_core.errors import (
     ActionError,
@@ -35,6 +36,16 @@ from esper_core.gates import (
     gate_g3_probationary,
     gate_g5_fossilized,
 )
+from esper_core.governor import (
+    GovernorAction,
+    GovernorConfig,
+    GovernorState,
+    GovernorVerdict,
+    after_rollback,
+    check_vitals,
+    should_snapshot,
+)
+from esper_core.heuristic import BlueprintPenalty, HeuristicConfig, HeuristicController, HeuristicState, check_blueprints
 from esper_core.lifecycle import (
     StageContext,
     Step,
@@ -51,6 +62,8 @@ from esper_core.lifecycle import (
     step_epoch,
     tick_epoch,
 )
+from esper_core.lr_schedule import cosine_lr
+from esper_core.observation import Observation, slot_is_free
 from esper_core.serialization import (
     SLOT_SCHEMA_VERSION,
     converter,
@@ -59,6 +72,7 @@ from esper_core.serialization import (
     to_primitives,
     unstructure_slot,
 )
+from esper_core.signals import SignalConfig, SignalTracker, reset_signals, update_signals
 from esper_core.slot_ids import format_slot_id, parse_slot_id, parse_slot_id_result, slot_sort_key, validate_slot_id
 from esper_core.stages import (
     CONTRIBUTING_STAGES,
@@ -83,9 +97,11 @@ __all__ = [
     "ActionError",
     "BlendAlgorithm",
     "BlendSchedule",
+    "BlueprintPenalty",
     "BuildGate",
     "BuildSeed",
     "ConfigError",
+    "Controller",
     "DiscardGate",
     "DropSeed",
     "Effect",
@@ -95,10 +111,18 @@ __all__ = [
     "GateConfig",
     "GateFailedError",
     "GateResult",
+    "GovernorAction",
+    "GovernorConfig",
+    "GovernorState",
+    "GovernorVerdict",
+    "HeuristicConfig",
+    "HeuristicController",
+    "HeuristicState",
     "IllegalTransitionError",
     "LifecycleConfig",
     "LifecycleError",
     "LifecycleOp",
+    "Observation",
     "ResolvedAction",
     "SchemaError",
     "SeedMetrics",
@@ -106,6 +130,8 @@ __all__ = [
     "SeedState",
     "SetIsolation",
     "Severity",
+    "SignalConfig",
+    "SignalTracker",
     "SlotConfig",
     "SlotIdError",
     "StageContext",
@@ -114,8 +140,13 @@ __all__ = [
     "TelemetryEvent",
     "advance_schedule",
     "advance_stage",
+    "after_rollback",
     "automatic_target",
+    "check_action",
+    "check_blueprints",
+    "check_vitals",
     "converter",
+    "cosine_lr",
     "cull",
     "format_slot_id",
     "fossilize",
@@ -128,6 +159,7 @@ __all__ = [
     "gate_g3_probationary",
     "gate_g5_fossilized",
     "germinate",
+    "is_action_legal",
     "is_legal",
     "legal_targets",
     "linear_alpha",
@@ -138,14 +170,18 @@ __all__ = [
     "record_contribution",
     "record_gradient_health",
     "record_measured_alpha",
+    "reset_signals",
     "resolve_action",
     "schedule_alpha",
+    "should_snapshot",
     "sigmoid_alpha",
+    "slot_is_free",
     "slot_sort_key",
     "step_epoch",
     "structure_slot",
     "tick_epoch",
     "to_primitives",
     "unstructure_slot",
+    "update_signals",
     "validate_slot_id",
 ]

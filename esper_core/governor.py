@@ -29,6 +29,10 @@ HISTORY_LIMIT_MESSAGE = (
 NUM_CLASSES_MESSAGE = (
     "check_vitals needs num_classes >= 1 (the task's output classes or vocabulary size), got {found!r}."
 )
+NON_FINITE_HISTORY_MESSAGE = (
+    "GovernorState.losses holds only healthy (finite) losses, got {losses}; "
+    "a checkpoint holding it is corrupt: resume from another one."
+)
 NON_FINITE_REASON = "non-finite loss"
 HEALTHY_REASON = "loss {loss:.6g} within bounds"
 WARMING_UP_REASON = "loss {loss:.6g} recorded; judging starts after {minimum} healthy epochs ({count} so far)"
@@ -69,11 +73,16 @@ class GovernorVerdict:
     reason: str
 
 
+def _check_finite(_instance: object, _attribute: attrs.Attribute[tuple[float, ...]], losses: tuple[float, ...]) -> None:
+    if not all(math.isfinite(loss) for loss in losses):
+        raise ConfigError(NON_FINITE_HISTORY_MESSAGE.format(losses=losses))
+
+
 @attrs.frozen(kw_only=True)
 class GovernorState:
     """The healthy losses the governor judges against; checkpointed by the engine."""
 
-    losses: tuple[float, ...] = ()
+    losses: tuple[float, ...] = attrs.field(default=(), validator=_check_finite)
     consecutive_anomalies: int = attrs.field(default=0, validator=ge(0))
 
 

@@ -73,7 +73,6 @@ class HeuristicConfig:
         default=None, converter=_optional_names, validator=_check_blueprint_names
     )
     blend: BlendAlgorithm = attrs.field(default=BlendAlgorithm.SIGMOID, validator=instance_of(BlendAlgorithm))
-    gates: GateConfig = attrs.field(factory=GateConfig, validator=instance_of(GateConfig))
 
 
 @attrs.frozen
@@ -173,9 +172,15 @@ WAIT_ACTION = FactoredAction(op=LifecycleOp.WAIT)
 
 @attrs.frozen
 class HeuristicController:
-    """Implements ``Controller[HeuristicState]``."""
+    """Implements ``Controller[HeuristicState]``.
+
+    ``gates`` must be the lifecycle's own ``GateConfig`` (the engine passes it), so that the
+    heuristic proposes FOSSILIZE exactly when G5 will accept it; it is not a second copy in
+    the heuristic's config that could drift from the lifecycle's.
+    """
 
     config: HeuristicConfig = attrs.field(factory=HeuristicConfig, validator=instance_of(HeuristicConfig))
+    gates: GateConfig = attrs.field(factory=GateConfig, validator=instance_of(GateConfig))
 
     def initial_state(self) -> HeuristicState:
         return HeuristicState()
@@ -185,7 +190,7 @@ class HeuristicController:
         state = decay_penalties(state, config)
         seeds = tuple(enumerate(observation.seeds))
         for index, seed in seeds:
-            if seed is not None and seed.stage is SeedStage.PROBATIONARY and gate_g5_fossilized(seed, config.gates).ok:
+            if seed is not None and seed.stage is SeedStage.PROBATIONARY and gate_g5_fossilized(seed, self.gates).ok:
                 return FactoredAction(op=LifecycleOp.FOSSILIZE, slot_index=index), state
         for index, seed in seeds:
             if seed is not None and is_failing(seed, config):

@@ -9,6 +9,7 @@ error naming the field, never a coercion.
 from __future__ import annotations
 
 import enum
+import typing
 from typing import Any, TypeVar
 
 import cattrs
@@ -23,6 +24,7 @@ T = TypeVar("T")
 
 SLOT_SCHEMA_VERSION = 1
 _SLOT_KEYS = frozenset({"schema", "seed_state", "blend", "isolate_gradients"})
+_TOP_LEVEL_FIELDS = frozenset({"blend", "isolate_gradients"})
 
 SCHEMA_VERSION_MESSAGE = "Slot state has schema version {found!r}; this version of Esper reads version {expected}."
 SLOT_KEYS_MESSAGE = "Slot state must be a dict with keys {expected}; got {found}."
@@ -47,6 +49,17 @@ def _strict(*types: type) -> Any:
     return hook
 
 
+def _is_homogeneous_tuple(target: object) -> bool:
+    return typing.get_origin(target) is tuple and typing.get_args(target)[-1:] == (Ellipsis,)
+
+
+def _structure_tuple(value: object, target: Any) -> tuple[Any, ...]:
+    """Sequences come back from primitives as lists; anything else (a dict, a string) is wrong."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return tuple(converter.structure(value, list[typing.get_args(target)[0]]))
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     is_enum = lambda t: isinstance(t, type) and issubclass(t, enum.Enum)  # noqa: E731
@@ -56,6 +69,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _strict(int, float))
     conv.register_structure_hook(bool, _strict(bool))
     conv.register_structure_hook(str, _strict(str))
+    conv.register_structure_hook_func(_is_homogeneous_tuple, _structure_tuple)
     return conv
 
 
@@ -79,6 +93,9 @@ def from_primitives(data: object, cls: type[T]) -> Result[T, SchemaError]:
 
 
 def _describe(exc: BaseException, target: type | None) -> str:
+    """cattrs' wording plus the underlying reason; robust to keys that are not strings."""
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"extra fields found ({', '.join(sorted(map(repr, exc.extra_fields)))})"
     return f"{format_exception(exc, target)} ({exc})"
 
 
@@ -96,15 +113,22 @@ def structure_slot(data: object) -> Result[SeedState | None, SchemaError]:
     if not isinstance(data, dict) or set(data) != _SLOT_KEYS:
         found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         return Failure(SchemaError(SLOT_KEYS_MESSAGE.format(expected=sorted(_SLOT_KEYS), found=found)))
-    if data["schema"] != SLOT_SCHEMA_VERSION or isinstance(data["schema"], bool):
+    if type(data["schema"]) is not int or data["schema"] != SLOT_SCHEMA_VERSION:
         return Failure(SchemaError(SCHEMA_VERSION_MESSAGE.format(found=data["schema"], expected=SLOT_SCHEMA_VERSION)))
     seed = data["seed_state"]
     if seed is None:
         if data["blend"] is not None:
             return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details="a blend schedule without a seed")))
+        if data["isolate_gradients"] is not False:
+            details = f"isolate_gradients of an empty slot must be false, got {data['isolate_gradients']!r}"
+            return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details=details)))
         return Success(None)
     if not isinstance(seed, dict):
         return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details=f"seed_state is a {type(seed).__name__}")))
+    misplaced = sorted(_TOP_LEVEL_FIELDS & set(seed))
+    if misplaced:
+        details = f"seed_state must not hold {', '.join(misplaced)} (they sit at the top level)"
+        return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details=details)))
     merged = {**seed, "blend": data["blend"], "isolate_gradients": data["isolate_gradients"]}
     return from_primitives(merged, SeedState).bind(_check_blend_matches_stage)
 

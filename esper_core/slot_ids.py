@@ -17,6 +17,8 @@ _CANONICAL = re.compile(r"r(0|[1-9][0-9]*)c(0|[1-9][0-9]*)")
 # Spellings that are recognisably a coordinate but not canonical (case, sign, zeros, spaces).
 _LENIENT = re.compile(r"\s*[rR]\s*\+?\s*([0-9]+)\s*[cC]\s*\+?\s*([0-9]+)\s*")
 _LEGACY_NAMES = frozenset({"early", "mid", "late"})
+# Far beyond any real grid, and short enough that int() never refuses the digits.
+MAX_SLOT_ID_LENGTH = 64
 
 LEGACY_NAME_MESSAGE = (
     "Invalid slot {slot!r}. Slot names were replaced by grid coordinates: use r0c0 "
@@ -30,6 +32,7 @@ MALFORMED_MESSAGE = (
     "Invalid slot {slot!r}. Use canonical format r{{row}}c{{col}}: r0c0, r0c1, r1c0, ..."
 )
 NOT_A_STRING_MESSAGE = "Invalid slot {slot!r}: a slot id is a string such as 'r0c0', not {kind}."
+TOO_LONG_MESSAGE = "Invalid slot id of {length} characters: slot ids are short coordinates such as 'r0c0'."
 NEGATIVE_MESSAGE = "Slot coordinates are non-negative integers, got row={row!r}, col={col!r}."
 
 
@@ -48,6 +51,8 @@ def parse_slot_id_result(slot_id: object) -> Result[tuple[int, int], SlotIdError
     """``(row, col)`` of a canonical id, or a ``SlotIdError`` that says how to fix it."""
     if not isinstance(slot_id, str):
         return Failure(SlotIdError(NOT_A_STRING_MESSAGE.format(slot=slot_id, kind=type(slot_id).__name__)))
+    if len(slot_id) > MAX_SLOT_ID_LENGTH:
+        return Failure(SlotIdError(TOO_LONG_MESSAGE.format(length=len(slot_id))))
     match = _CANONICAL.fullmatch(slot_id)
     if match:
         return Success((int(match.group(1)), int(match.group(2))))

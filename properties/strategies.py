@@ -78,7 +78,17 @@ stage_records = st.builds(StageRecord, st.sampled_from(SeedStage), st.integers(0
 
 @st.composite
 def seed_metrics(draw: st.DrawFn) -> SeedMetrics:
-    in_stage = draw(st.integers(0, 6))
+    """Half the time a seed that passes every gate of ``gate_configs``; else anything."""
+    if draw(st.booleans()):
+        in_stage = draw(st.integers(3, 6))
+        contribution: float | None = draw(finite_floats(2.0, 3.0))
+        ratio: float | None = draw(finite_floats(0.2, 0.3))
+        finite = True
+    else:
+        in_stage = draw(st.integers(0, 6))
+        contribution = draw(st.none() | finite_floats(-3.0, 3.0))
+        ratio = draw(st.none() | finite_floats(0.0, 0.3))
+        finite = draw(st.booleans())
     return SeedMetrics(
         epochs_total=in_stage + draw(st.integers(0, 50)),
         epochs_in_stage=in_stage,
@@ -87,9 +97,9 @@ def seed_metrics(draw: st.DrawFn) -> SeedMetrics:
         accuracy_at_blending_start=draw(st.none() | accuracies),
         current_accuracy=draw(accuracies),
         best_accuracy=draw(accuracies),
-        counterfactual_contribution=draw(st.none() | finite_floats(-3.0, 3.0)),
-        seed_gradient_ratio=draw(st.none() | finite_floats(0.0, 0.3)),
-        gradients_finite=draw(st.booleans()),
+        counterfactual_contribution=contribution,
+        seed_gradient_ratio=ratio,
+        gradients_finite=finite,
         seed_param_count=draw(st.integers(0, 10**7)),
         host_param_count=draw(st.integers(0, 10**9)),
     )

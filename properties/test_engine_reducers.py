@@ -6,6 +6,7 @@ import itertools
 import math
 from typing import Any
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Success
@@ -48,7 +49,9 @@ small_floats = st.floats(min_value=-1e3, max_value=1e3)
 positive_penalties = st.floats(min_value=0.0, max_value=20.0, exclude_min=True)
 grid_sides = st.integers(min_value=1, max_value=3)
 # Half the draws in the stages the heuristic acts on, so its FOSSILIZE and CULL rules fire often.
-stages = st.sampled_from(SeedStage) | st.sampled_from([SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.PROBATIONARY])
+decision_stages = st.sampled_from(SeedStage) | st.sampled_from(
+    [SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.PROBATIONARY]
+)
 # Observations are costly to draw; fewer examples keep the suite fast.
 observation_settings = settings(max_examples=50)
 
@@ -77,8 +80,8 @@ heuristic_configs = st.builds(
     penalty_skip_threshold=st.floats(min_value=0.1, max_value=10.0),
     blueprints=st.none() | st.lists(st.sampled_from(BLUEPRINT_POOL), min_size=1, unique=True).map(tuple),
     blend=st.sampled_from(BlendAlgorithm),
-    gates=gate_configs,
 )
+heuristic_controllers = st.builds(HeuristicController, config=heuristic_configs, gates=gate_configs)
 heuristic_states = st.builds(
     HeuristicState,
     last_blueprint=st.none() | st.sampled_from(BLUEPRINT_POOL),
@@ -116,9 +119,12 @@ trackers = st.lists(readings, max_size=4).flatmap(
         host_stabilised=st.booleans(),
     )
 )
+# A host ready to grow, among seeds that leave room: the heuristic's GERMINATE rule fires often.
+ready_signals = trackers.map(lambda tracker: attrs.evolve(tracker, plateau_epochs=10, host_stabilised=True))
+settled_stages = st.sampled_from([SeedStage.DORMANT, SeedStage.FOSSILIZED, SeedStage.CULLED, SeedStage.EMBARGOED])
 
 
-def seed_states(slot_id: str) -> st.SearchStrategy[SeedState]:
+def seed_states(slot_id: str, seed_stages: st.SearchStrategy[SeedStage]) -> st.SearchStrategy[SeedState]:
     metrics = st.builds(
         SeedMetrics,
         epochs_total=st.integers(min_value=0, max_value=20),
@@ -134,27 +140,35 @@ def seed_states(slot_id: str) -> st.SearchStrategy[SeedState]:
         seed_id=st.just(f"seed-{slot_id}"),
         slot_id=st.just(slot_id),
         blueprint_id=st.sampled_from(BLUEPRINT_POOL),
-        stage=stages,
+        stage=seed_stages,
         blend_algorithm=st.sampled_from(BlendAlgorithm),
         metrics=metrics,
     )
 
 
 @st.composite
-def observations(draw: st.DrawFn) -> Observation:
-    slots = SlotConfig.for_grid(
-        draw(st.integers(min_value=1, max_value=3)), draw(st.integers(min_value=1, max_value=3))
-    )
+def observations(
+    draw: st.DrawFn,
+    seed_stages: st.SearchStrategy[SeedStage] = decision_stages,
+    signals: st.SearchStrategy[SignalTracker] = trackers,
+) -> Observation:
+    slots = SlotConfig.for_grid(draw(grid_sides), draw(grid_sides))
     return Observation(
         epoch=draw(st.integers(min_value=0, max_value=30)),
         max_epochs=draw(st.integers(min_value=1, max_value=30)),
         slots=slots,
-        seeds=tuple(draw(st.none() | seed_states(slot_id)) for slot_id in slots.slot_ids),
-        signals=draw(trackers),
+        seeds=tuple(draw(st.none() | seed_states(slot_id, seed_stages)) for slot_id in slots.slot_ids),
+        signals=draw(signals),
         max_seeds=draw(st.integers(min_value=0, max_value=5)),
         seeds_germinated=draw(st.integers(min_value=0, max_value=6)),
         blueprints=tuple(draw(st.lists(st.sampled_from(BLUEPRINT_POOL), unique=True))),
     )
+
+
+# Late in the run, with no seed germinated yet.
+ready_observations = observations(settled_stages, ready_signals).map(
+    lambda observation: attrs.evolve(observation, epoch=30, seeds_germinated=0)
+)
 
 
 def feed(tracker: SignalTracker, sequence: list[tuple[float, float]], config: SignalConfig) -> list[SignalTracker]:
@@ -233,19 +247,27 @@ class TestHeuristicProperties:
             assert all(entry.penalty > 0.0 for entry in state.penalties)
 
     @observation_settings
-    @given(heuristic_configs, heuristic_states, observations())
+    @given(heuristic_controllers, heuristic_states, observations())
     def test_every_action_is_legal(
-        self, config: HeuristicConfig, state: HeuristicState, observation: Observation
+        self, controller: HeuristicController, state: HeuristicState, observation: Observation
     ) -> None:
-        action, _ = HeuristicController(config).decide(state, observation)
+        action, _ = controller.decide(state, observation)
         assert is_action_legal(observation, action)
 
     @observation_settings
-    @given(heuristic_configs, heuristic_states, observations())
-    def test_the_next_state_survives_a_checkpoint(
-        self, config: HeuristicConfig, state: HeuristicState, observation: Observation
+    @given(heuristic_controllers, heuristic_states, ready_observations)
+    def test_every_germination_is_legal(
+        self, controller: HeuristicController, state: HeuristicState, observation: Observation
     ) -> None:
-        _, after = HeuristicController(config).decide(state, observation)
+        action, _ = controller.decide(state, observation)
+        assert is_action_legal(observation, action)
+
+    @observation_settings
+    @given(heuristic_controllers, heuristic_states, observations())
+    def test_the_next_state_survives_a_checkpoint(
+        self, controller: HeuristicController, state: HeuristicState, observation: Observation
+    ) -> None:
+        _, after = controller.decide(state, observation)
         assert from_primitives(to_primitives(after), HeuristicState) == Success(after)
 
     @given(heuristic_configs, heuristic_states)

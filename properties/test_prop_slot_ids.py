@@ -14,6 +14,15 @@ def test_parse_inverts_format(row: int, col: int) -> None:
     assert parse_slot_id(format_slot_id(row, col)) == (row, col)
 
 
+@given(st.integers(min_value=0), st.integers(min_value=0))
+def test_format_never_writes_an_id_that_parse_refuses(row: int, col: int) -> None:
+    try:
+        slot_id = format_slot_id(row, col)
+    except SlotIdError:
+        return
+    assert parse_slot_id(slot_id) == (row, col)
+
+
 @given(slot_like_text)
 def test_parsing_any_text_either_succeeds_or_raises_slot_id_error(text: str) -> None:
     try:

@@ -154,6 +154,12 @@ class TestShouldSnapshot:
         assert not should_snapshot(10, CONFIG, verdict=WATCH)
 
 
+class TestGovernorState:
+    def test_refuses_a_non_finite_loss_in_its_history(self) -> None:
+        with pytest.raises(ConfigError, match="corrupt"):
+            GovernorState(losses=(1.0, math.nan))
+
+
 class TestAfterRollback:
     def test_forgets_the_history_and_the_anomaly_count(self) -> None:
         assert after_rollback(GovernorState(losses=CALM_HISTORY, consecutive_anomalies=3)) == GovernorState()

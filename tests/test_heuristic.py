@@ -8,6 +8,7 @@ from returns.result import Failure, Success
 
 from esper_core.action_space import FactoredAction, LifecycleOp, SlotConfig
 from esper_core.blending import BlendAlgorithm
+from esper_core.config import GateConfig
 from esper_core.controller import Controller, check_action, is_action_legal
 from esper_core.errors import ConfigError, SchemaError
 from esper_core.heuristic import (
@@ -424,3 +425,11 @@ class TestHeuristicStateSerialization:
         data = {"last_blueprint": None, "penalties": [{"blueprint": "norm", "penalty": 1.0}] * 2}
         result = from_primitives(data, HeuristicState)
         assert isinstance(result, Failure) and isinstance(result.failure(), SchemaError)
+
+
+class TestHeuristicUsesTheLifecycleGates:
+    def test_fossilize_threshold_comes_from_the_gates_it_is_given(self) -> None:
+        lenient = HeuristicController(CONFIG, GateConfig(min_contribution=0.5))
+        observation = observe(seed(SeedStage.PROBATIONARY, counterfactual_contribution=0.9))
+        action, _ = lenient.decide(HeuristicState(), observation)
+        assert action.op is LifecycleOp.FOSSILIZE

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits as sklearn_load_digits
 
 from esper_shell.data.errors import DataError
 from esper_shell.data.normalise import normalise_per_channel_
@@ -25,12 +24,16 @@ def load_digits(*, image_size: int = 16, val_fraction: float = 0.2, seed: int = 
     """
     if image_size < 1:
         raise DataError(IMAGE_SIZE_ERROR.format(image_size=image_size))
+    # Imported here: scikit-learn takes seconds to import and only this task needs it.
+    from sklearn.datasets import load_digits as sklearn_load_digits
+
     bunch = sklearn_load_digits()
     train_idx, val_idx = stratified_split(bunch.target, val_fraction=val_fraction, seed=seed)
     images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1)
     if image_size != NATIVE_SIZE:
         images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
     labels = torch.as_tensor(bunch.target, dtype=torch.int64)
+    train_idx, val_idx = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
     train_x, val_x = images[train_idx], images[val_idx]
     normalise_per_channel_(train_x, val_x)
     return ClassificationData(

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from esper_shell.data.errors import DataError
 
 VAL_FRACTION_ERROR = "val_fraction={val_fraction} must lie strictly between 0 and 1."
-SPLIT_TOO_SMALL_ERROR = (
-    "val_fraction={val_fraction} splits {count} examples into {n_train} train / {n_val} val, "
-    "but each split needs at least one example of each of the {n_classes} classes; "
-    "choose a val_fraction nearer 0.5."
-)
 CLASS_TOO_SMALL_ERROR = (
-    "class {label} has only {members} example(s); a stratified split needs at least 2 per class."
+    "class {label} has only {members} example(s); a stratified split needs at least 2 per class "
+    "so that both splits hold it."
 )
 
 
@@ -30,23 +23,19 @@ def stratified_split(labels: np.ndarray, *, val_fraction: float, seed: int) -> t
     """Sorted train and val indices holding every class in (close to) its overall proportion.
 
     Stratifying keeps small-data accuracy comparable across seeds: a random split of 1797
-    digits can otherwise starve validation of a class. The seed is passed to scikit-learn
-    as a local ``random_state``, so the global RNGs are never touched.
+    digits can otherwise starve validation of a class. Each class sends
+    ``round(val_fraction * members)`` examples to validation, clamped so both splits keep
+    at least one. Only a local generator seeded by ``seed`` is used.
     """
     check_val_fraction(val_fraction)
-    classes, members = np.unique(labels, return_counts=True)
-    if members.min() < 2:
-        raise DataError(CLASS_TOO_SMALL_ERROR.format(label=classes[members.argmin()], members=members.min()))
-    count = len(labels)
-    n_val = math.ceil(val_fraction * count)
-    n_train = count - n_val
-    if min(n_train, n_val) < len(classes):
-        raise DataError(
-            SPLIT_TOO_SMALL_ERROR.format(
-                val_fraction=val_fraction, count=count, n_train=n_train, n_val=n_val, n_classes=len(classes)
-            )
-        )
-    train_idx, val_idx = train_test_split(
-        np.arange(count), test_size=n_val, stratify=labels, random_state=seed
-    )
-    return np.sort(train_idx), np.sort(val_idx)
+    rng = np.random.default_rng(seed)
+    val_parts = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if members.size < 2:
+            raise DataError(CLASS_TOO_SMALL_ERROR.format(label=label, members=members.size))
+        n_val = min(max(round(val_fraction * members.size), 1), members.size - 1)
+        val_parts.append(rng.permutation(members)[:n_val])
+    val_idx = np.sort(np.concatenate(val_parts))
+    train_idx = np.setdiff1d(np.arange(labels.size), val_idx)
+    return train_idx, val_idx
