@@ -64,6 +64,7 @@ from esper_core.lifecycle import (
 )
 from esper_core.lr_schedule import cosine_lr
 from esper_core.observation import Observation, slot_is_free
+from esper_core.run_config import CONTROLLERS, RunConfig
 from esper_core.serialization import (
     SLOT_SCHEMA_VERSION,
     converter,
@@ -74,6 +75,7 @@ from esper_core.serialization import (
 )
 from esper_core.signals import SignalConfig, SignalTracker, reset_signals, update_signals
 from esper_core.slot_ids import format_slot_id, parse_slot_id, parse_slot_id_result, slot_sort_key, validate_slot_id
+from esper_core.static_controller import NoState, StaticController
 from esper_core.stages import (
     CONTRIBUTING_STAGES,
     ISOLATED_STAGES,
@@ -89,6 +91,7 @@ from esper_core.telemetry import Severity, TelemetryEvent
 
 __all__ = [
     "CONTRIBUTING_STAGES",
+    "CONTROLLERS",
     "ISOLATED_STAGES",
     "LEGAL_TRANSITIONS",
     "LIVE_STAGES",
@@ -122,8 +125,10 @@ __all__ = [
     "LifecycleConfig",
     "LifecycleError",
     "LifecycleOp",
+    "NoState",
     "Observation",
     "ResolvedAction",
+    "RunConfig",
     "SchemaError",
     "SeedMetrics",
     "SeedStage",
@@ -136,6 +141,7 @@ __all__ = [
     "SlotIdError",
     "StageContext",
     "StageRecord",
+    "StaticController",
     "Step",
     "TelemetryEvent",
     "advance_schedule",

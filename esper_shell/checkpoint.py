@@ -85,25 +85,32 @@ def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> 
         raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=exc)) from exc
 
 
+def model_payload(model: MorphogeneticModel, *, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The model checkpoint as a dict: what it was built from, its state, and caller extras."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "host": host_signature(model),
+        "slot_ids": list(model.slot_ids),
+        "model": model.state_dict(),
+        "extra": dict(extra or {}),
+    }
+
+
+def restore_model(payload: Any, model: MorphogeneticModel, *, path: Path) -> None:
+    """Validate ``payload`` against ``model`` completely, then load it strictly."""
+    check_compatible(payload, model, path=path)
+    model.load_state_dict(payload["model"], strict=True)
+
+
 def save_checkpoint(path: Path, model: MorphogeneticModel, *, extra: Mapping[str, Any] | None = None) -> None:
-    atomic_torch_save(
-        {
-            "format": FORMAT,
-            "version": VERSION,
-            "host": host_signature(model),
-            "slot_ids": list(model.slot_ids),
-            "model": model.state_dict(),
-            "extra": dict(extra or {}),
-        },
-        path,
-    )
+    atomic_torch_save(model_payload(model, extra=extra), path)
 
 
 def load_checkpoint(path: Path, model: MorphogeneticModel) -> dict[str, Any]:
     """Restore ``model`` (seeds, stages, schedules, weights) and return the checkpoint's ``extra``."""
     payload = safe_torch_load(path)
-    check_compatible(payload, model, path=Path(path))
-    model.load_state_dict(payload["model"], strict=True)
+    restore_model(payload, model, path=Path(path))
     return payload["extra"]
 
 

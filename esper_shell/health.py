@@ -97,6 +97,19 @@ class GradientHealthMonitor:
             finite=finite,
         )
 
+    def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {
+            "ratio": dict(self._ratio),
+            "seed_norm": {slot: norms[0] for slot, norms in self._last.items()},
+            "host_norm": {slot: norms[1] for slot, norms in self._last.items()},
+            "finite": dict(self._finite),
+        }
+
+    def load_state_dict(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
+        self._ratio = dict(state["ratio"])
+        self._last = {slot: (state["seed_norm"][slot], state["host_norm"][slot]) for slot in state["seed_norm"]}
+        self._finite = dict(state["finite"])
+
     def forget(self, slot_id: str) -> None:
         """Drop a slot's history when its seed goes (a new seed starts from scratch)."""
         for table in (self._ratio, self._last, self._finite):

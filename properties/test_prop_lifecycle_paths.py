@@ -10,13 +10,14 @@ from returns.result import Success
 from strategies import lifecycle_configs, seed_states
 
 from esper_core import (
+    Emit,
     LifecycleConfig,
     SeedStage,
     SeedState,
     StageContext,
     advance_stage,
-    is_legal,
     automatic_target,
+    is_legal,
     on_enter_stage,
     step_epoch,
     tick_epoch,
@@ -45,9 +46,10 @@ def test_step_epoch_takes_the_automatic_transition_exactly_as_advance_stage_woul
     if isinstance(advanced, Success):
         assert stepped == advanced.unwrap()
     else:
-        new_state, _ = stepped
+        new_state, effects = stepped
         assert new_state == ticked
         assert new_state.stage is state.stage
+        assert all(isinstance(effect, Emit) and effect.event.kind == "gate" for effect in effects)
 
 
 @settings(max_examples=150)

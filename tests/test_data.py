@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from esper_shell.data import (
     ClassificationData,
     DataError,
+    GratingStyle,
     TextData,
     iterate_batches,
     load_cifar10,
@@ -211,6 +212,10 @@ class TestMakeSynthetic:
     def test_impossible_sizes_are_refused(self, bad: dict[str, int]) -> None:
         with pytest.raises(DataError, match="make_synthetic"):
             make_synthetic(**bad)
+
+    def test_a_style_whose_minimum_exceeds_its_maximum_is_refused(self) -> None:
+        with pytest.raises(DataError, match="min_cycles must not exceed max_cycles"):
+            GratingStyle(min_cycles=6.0, max_cycles=3.0)
 
     @pytest.mark.slow
     def test_a_tiny_cnn_learns_it_well_above_chance_but_not_perfectly(self) -> None:

@@ -180,6 +180,11 @@ class TestStructureSlot:
         data["seed_state"]["gate_weights"] = [0.1]
         assert_schema_failure(structure_slot(data), "gate_weights")
 
+    def test_non_string_key_in_seed_state_is_failure_not_exception(self) -> None:
+        data = unstructure_slot(training_state())
+        data["seed_state"][0] = "extra"
+        assert_schema_failure(structure_slot(data), "0")
+
     def test_blend_inside_seed_state_is_failure_not_silently_overwritten(self) -> None:
         data = unstructure_slot(training_state())
         data["seed_state"]["blend"] = {"algorithm": "LINEAR", "total_steps": 3, "current_step": 0}
@@ -300,3 +305,6 @@ class TestFromPrimitives:
 
     def test_non_dict_is_failure(self) -> None:
         assert_schema_failure(from_primitives([1, 2], LifecycleConfig), "Invalid LifecycleConfig")
+
+    def test_non_string_key_is_failure_not_exception(self) -> None:
+        assert_schema_failure(from_primitives({0: ""}, LifecycleConfig), "Invalid LifecycleConfig")

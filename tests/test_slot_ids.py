@@ -40,6 +40,14 @@ class TestFormatSlotId:
         with pytest.raises(SlotIdError):
             format_slot_id(row, col)  # type: ignore[arg-type]
 
+    def test_never_writes_an_id_that_parse_refuses(self) -> None:
+        # Either the coordinates are refused here, or the id they make is readable back.
+        try:
+            slot_id = format_slot_id(10**40, 10**40)
+        except SlotIdError:
+            return
+        assert parse_slot_id(slot_id) == (10**40, 10**40)
+
     def test_slot_id_error_is_a_value_error(self) -> None:
         with pytest.raises(ValueError):
             format_slot_id(-1, 0)

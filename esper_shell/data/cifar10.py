@@ -47,7 +47,9 @@ PICKLE_NOT_DICT = "it unpickles to {kind}, expected a dict with b'data' and b'la
 PICKLE_MISSING_KEY = "its dict lacks the key {key!r}"
 PICKLE_BAD_DATA = "b'data' is {kind} with shape {shape} and dtype {dtype}, expected uint8 of shape (N, {pixels})"
 PICKLE_BAD_LABELS = "b'labels' holds {count} labels for {images} images"
-BINARY_BAD_SIZE = "its size, {size} bytes, is not a positive multiple of the {record}-byte record (1 label + {pixels} pixels)"
+BINARY_BAD_SIZE = (
+    "its size, {size} bytes, is not a positive multiple of the {record}-byte record (1 label + {pixels} pixels)"
+)
 LABEL_OUT_OF_RANGE = "it holds label {label}, outside 0..{top}"
 # Unpickling a damaged or foreign file can fail in any of these ways; each means "malformed".
 UNPICKLE_FAILURES = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError)
@@ -80,13 +82,13 @@ def _read_python_batch(path: Path) -> Batch:
             raise _malformed(path, release, PICKLE_MISSING_KEY.format(key=key))
     data = batch[b"data"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
-        raise _malformed(
-            path,
-            release,
-            PICKLE_BAD_DATA.format(
-                kind=type(data).__name__, shape=getattr(data, "shape", None), dtype=getattr(data, "dtype", None), pixels=PIXELS
-            ),
+        problem = PICKLE_BAD_DATA.format(
+            kind=type(data).__name__,
+            shape=getattr(data, "shape", None),
+            dtype=getattr(data, "dtype", None),
+            pixels=PIXELS,
         )
+        raise _malformed(path, release, problem)
     labels = np.asarray(batch[b"labels"])
     if labels.shape != (data.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise _malformed(path, release, PICKLE_BAD_LABELS.format(count=labels.size, images=data.shape[0]))
@@ -144,7 +146,10 @@ def find_cifar10(data_dir: Path) -> tuple[Path, CifarRelease]:
             if missing:
                 raise DataError(
                     CIFAR_INCOMPLETE_ERROR.format(
-                        release=release.name, folder=folder, missing=", ".join(missing), expected=", ".join(release.files)
+                        release=release.name,
+                        folder=folder,
+                        missing=", ".join(missing),
+                        expected=", ".join(release.files),
                     )
                 )
             return folder, release

@@ -2,7 +2,7 @@
 
 Each class is an orientation. An image is a windowed sinusoidal grating whose angle is the
 class's angle plus jitter, with random spatial frequency, phase, window position and size,
-random foreground and background colours, and pixel noise. Colour and brightness carry no
+a random background colour, a random signed amplitude per channel, and pixel noise. Colour and brightness carry no
 class information, so a model must learn oriented filters; the jitter makes neighbouring
 classes overlap a little and the noise hides faint gratings, so accuracy rises well above
 chance within a few epochs but does not reach 100 %.
@@ -28,6 +28,7 @@ SIZE_ERROR = (
     "make_synthetic(n_train={n_train}, n_val={n_val}, image_size={image_size}, num_classes={num_classes}): "
     "every count must be at least 1 and num_classes at least 2."
 )
+RANGE_ERROR = "GratingStyle({low}={low_value}, {high}={high_value}): {low} must not exceed {high}."
 
 
 @attrs.frozen(kw_only=True)
@@ -37,7 +38,8 @@ class GratingStyle:
     Angles of neighbouring classes are ``pi / num_classes`` apart; ``angle_jitter`` is the
     fraction of that gap a sample may stray either side, so at 0.5 or above neighbours
     overlap. Frequencies are in cycles across the image; lengths in units of the image's
-    half-width.
+    half-width; ``min_contrast`` is the smallest per-channel amplitude of the grating (each
+    channel's sign is random, so colour says nothing about the class).
     """
 
     angle_jitter: float = attrs.field(default=0.45, validator=ge(0.0))
@@ -47,8 +49,14 @@ class GratingStyle:
     min_window: float = attrs.field(default=0.35, validator=gt(0.0))
     max_window: float = attrs.field(default=0.8, validator=gt(0.0))
     min_contrast: float = attrs.field(default=0.15, validator=[ge(0.0), le(1.0)])
-    """Smallest per-channel amplitude of the grating; each channel's sign is random."""
     noise_std: float = attrs.field(default=0.2, validator=ge(0.0))
+
+    def __attrs_post_init__(self) -> None:
+        for low, high in (("min_cycles", "max_cycles"), ("min_window", "max_window")):
+            if getattr(self, low) > getattr(self, high):
+                raise DataError(
+                    RANGE_ERROR.format(low=low, high=high, low_value=getattr(self, low), high_value=getattr(self, high))
+                )
 
 
 DEFAULT_STYLE = GratingStyle()
