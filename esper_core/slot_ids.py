@@ -32,7 +32,10 @@ MALFORMED_MESSAGE = (
     "Invalid slot {slot!r}. Use canonical format r{{row}}c{{col}}: r0c0, r0c1, r1c0, ..."
 )
 NOT_A_STRING_MESSAGE = "Invalid slot {slot!r}: a slot id is a string such as 'r0c0', not {kind}."
-TOO_LONG_MESSAGE = "Invalid slot id of {length} characters: slot ids are short coordinates such as 'r0c0'."
+TOO_LONG_MESSAGE = (
+    "Invalid slot id of {length} characters: slot ids are short coordinates such as 'r0c0' "
+    "(at most 64 characters)."
+)
 NEGATIVE_MESSAGE = "Slot coordinates are non-negative integers, got row={row!r}, col={col!r}."
 
 
@@ -44,7 +47,10 @@ def format_slot_id(row: int, col: int) -> str:
     """The canonical id of grid cell (row, col)."""
     if not (_is_index(row) and _is_index(col)):
         raise SlotIdError(NEGATIVE_MESSAGE.format(row=row, col=col))
-    return f"r{row}c{col}"
+    slot_id = f"r{row}c{col}"
+    if len(slot_id) > MAX_SLOT_ID_LENGTH:
+        raise SlotIdError(TOO_LONG_MESSAGE.format(length=len(slot_id)))
+    return slot_id
 
 
 def parse_slot_id_result(slot_id: object) -> Result[tuple[int, int], SlotIdError]:

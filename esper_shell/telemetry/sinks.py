@@ -57,7 +57,7 @@ class JsonlSink:
 
 _STYLE = {Severity.DEBUG: "dim", Severity.INFO: "", Severity.WARNING: "yellow", Severity.ERROR: "bold red"}
 # Kinds worth a line on the console; everything still goes to the JSONL file.
-CONSOLE_KINDS = frozenset({"stage_entered", "decision", "rollback", "run_started", "run_finished"})
+CONSOLE_KINDS = frozenset({"stage_entered", "decision", "rollback"})
 
 
 class ConsoleSink:

@@ -1,0 +1,151 @@
+"""esper-train: commands through typer's runner, one real subprocess, every user-error path."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from esper_shell.cli import app, expand_multi_value_options
+
+runner = CliRunner()
+TINY = ["--epochs", "2", "--quiet"]
+
+
+def invoke(*args: str):  # noqa: ANN201 - typer's Result
+    return runner.invoke(app, expand_multi_value_options(list(args)))
+
+
+def assert_user_error(result, *fragments: str, one_line: bool = True) -> None:  # noqa: ANN001
+    """Exit 2, no traceback, an ``Error:`` line naming the fragments (instructions may follow)."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[0].startswith("Error: "), result.output
+    assert len(lines) == 1 or not one_line, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+class TestCommands:
+    def test_help_shows_examples(self) -> None:
+        result = invoke("--help")
+        assert result.exit_code == 0
+        assert "esper-train heuristic --resume runs/a" in result.output
+
+    def test_slots_prints_the_task_grid(self) -> None:
+        result = invoke("slots", "--task", "pydoc")
+        assert result.exit_code == 0
+        for slot_id in ("r0c0", "r0c1", "r1c0", "r1c1"):
+            assert slot_id in result.output
+
+    def test_heuristic_runs_with_space_separated_slots(self, tmp_path: Path) -> None:
+        result = invoke("heuristic", *TINY, "--slots", "r0c0", "r2c0", "--run-dir", str(tmp_path / "run"))
+        assert result.exit_code == 0, result.output
+        assert '"slots": [\n    "r0c0",\n    "r2c0"\n  ]' in (tmp_path / "run" / "config.json").read_text()
+
+    def test_static_runs(self) -> None:
+        result = invoke("static", *TINY)
+        assert result.exit_code == 0, result.output
+        assert "final val accuracy" in result.output
+
+    def test_config_file_sets_fields_and_flags_override_it(self, tmp_path: Path) -> None:
+        config = tmp_path / "run.toml"
+        config.write_text('epochs = 5\nseed = 3\n[lifecycle]\nblend_steps = 2\n')
+        result = invoke("static", "--config", str(config), "--epochs", "1", "--quiet", "--run-dir", str(tmp_path / "r"))
+        assert result.exit_code == 0, result.output
+        saved = (tmp_path / "r" / "config.json").read_text()
+        assert '"epochs": 1' in saved and '"seed": 3' in saved and '"blend_steps": 2' in saved
+
+    def test_resume_continues_a_stopped_run(self, tmp_path: Path) -> None:
+        run = str(tmp_path / "run")
+        assert invoke("static", "--epochs", "3", "--quiet", "--run-dir", run).exit_code == 0
+        result = invoke("static", "--resume", run, "--quiet")
+        assert result.exit_code == 0, result.output
+        assert "final val accuracy" in result.output
+
+
+class TestUserErrors:
+    def test_legacy_slot_name(self) -> None:
+        assert_user_error(
+            invoke("heuristic", "--slots", "early"),
+            "Invalid slot 'early'. Use canonical format: r0c0, r0c1, r0c2, ...",
+            "r0c0, r1c0, r2c0",
+        )
+
+    def test_non_canonical_slot(self) -> None:
+        assert_user_error(invoke("heuristic", "--slots", "R0C0"), "Invalid slot 'R0C0'")
+
+    def test_unknown_slot_lists_valid_ids(self) -> None:
+        assert_user_error(invoke("heuristic", *TINY, "--slots", "r1c3"), "r1c3", "valid slots: r0c0, r1c0, r2c0")
+
+    def test_unknown_task(self) -> None:
+        assert_user_error(invoke("heuristic", "--task", "imagenet"), "Unknown task 'imagenet'", "digits")
+
+    def test_missing_data_dir(self) -> None:
+        assert_user_error(invoke("heuristic", "--task", "cifar10"), "--data-dir")
+
+    def test_data_dir_without_the_data(self, tmp_path: Path) -> None:
+        result = invoke("heuristic", "--task", "cifar10", "--data-dir", str(tmp_path))
+        assert_user_error(result, str(tmp_path), one_line=False)
+        assert "never downloads" in result.output
+
+    def test_bad_config_key(self, tmp_path: Path) -> None:
+        config = tmp_path / "run.toml"
+        config.write_text("epoch = 5\n")
+        assert_user_error(invoke("heuristic", "--config", str(config)), "epoch", str(config))
+
+    def test_unreadable_config_file(self, tmp_path: Path) -> None:
+        assert_user_error(invoke("heuristic", "--config", str(tmp_path / "nope.toml")), "nope.toml")
+
+    def test_malformed_toml(self, tmp_path: Path) -> None:
+        config = tmp_path / "run.toml"
+        config.write_text("epochs = = 5\n")
+        assert_user_error(invoke("heuristic", "--config", str(config)), "run.toml")
+
+    def test_corrupt_checkpoint(self, tmp_path: Path) -> None:
+        run = tmp_path / "run"
+        assert invoke("static", "--epochs", "1", "--quiet", "--run-dir", str(run)).exit_code == 0
+        (run / "checkpoints" / "latest.pt").write_bytes(b"not a checkpoint")
+        assert_user_error(invoke("static", "--resume", str(run)), "latest.pt")
+
+    def test_resume_without_a_run(self, tmp_path: Path) -> None:
+        assert_user_error(invoke("static", "--resume", str(tmp_path)), "No run to resume")
+
+    def test_resume_with_conflicting_flags(self, tmp_path: Path) -> None:
+        assert_user_error(invoke("static", "--resume", str(tmp_path), "--epochs", "3"), "--epochs")
+
+    def test_run_dir_already_used(self, tmp_path: Path) -> None:
+        run = str(tmp_path / "run")
+        assert invoke("static", "--epochs", "1", "--quiet", "--run-dir", run).exit_code == 0
+        assert_user_error(invoke("static", "--epochs", "1", "--run-dir", run), "--resume")
+
+    def test_cuda_device_without_cuda(self) -> None:
+        pytest.importorskip("torch")
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+        assert_user_error(invoke("static", "--device", "cuda:0"), "CUDA is not available")
+
+    def test_out_of_range_epochs(self) -> None:
+        assert_user_error(invoke("static", "--epochs", "0"), "epochs")
+
+
+def test_console_script_runs_the_default_task_end_to_end(tmp_path: Path) -> None:
+    script = shutil.which("esper-train", path=str(Path(sys.executable).parent))
+    assert script is not None, "esper-train is not installed next to this Python"
+    completed = subprocess.run(
+        [script, "heuristic", "--epochs", "2", "--run-dir", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "final val accuracy" in completed.stdout
+    assert (tmp_path / "run" / "checkpoints" / "latest.pt").is_file()

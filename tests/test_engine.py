@@ -1,0 +1,131 @@
+"""The training engine: lifecycle in real runs, resume equivalence, governor rollback."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import attrs
+import pytest
+import torch
+
+from esper_core import BlendAlgorithm, FactoredAction, LifecycleOp, RunConfig, SeedStage, SeedState
+from esper_shell.engine.run import resume, start, train
+from esper_shell.engine.trainer import Trainer
+from esper_shell.telemetry import MemorySink
+from tests.engine_helpers import eager_config
+
+
+def _run(config: RunConfig, run_dir: Path | None = None) -> tuple[Trainer, MemorySink]:
+    sink = MemorySink()
+    trainer, directory = start(config, run_dir, sinks=[sink])
+    train(trainer, directory)
+    return trainer, sink
+
+
+def _untimed(state: SeedState | None) -> SeedState | None:
+    """Wall-clock timestamps differ between two runs by construction; everything else may not."""
+    if state is None:
+        return None
+    history = tuple(attrs.evolve(record, timestamp=0.0) for record in state.history)
+    return attrs.evolve(state, stage_entered_at=0.0, history=history)
+
+
+class TestLifecycleInRealRuns:
+    def test_eager_heuristic_germinates_blends_and_fossilizes(self) -> None:
+        trainer, sink = _run(eager_config(epochs=12))
+        entered = {e.payload["to"] for e in sink.events if e.kind == "stage_entered"}
+        assert {"GERMINATED", "TRAINING", "BLENDING", "PROBATIONARY"} <= entered
+        assert trainer.model.fossilized_seed_count + len(
+            [e for e in sink.events if e.kind == "stage_entered" and e.payload["to"] == "CULLED"]
+        ) >= 1
+
+    def test_static_run_never_grows(self) -> None:
+        trainer, sink = _run(attrs.evolve(eager_config(epochs=6), controller="static"))
+        assert trainer.model.seeds_created == 0
+        assert not [e for e in sink.events if e.kind == "stage_entered"]
+        assert trainer.model.total_params() == sum(p.numel() for p in trainer.model.host_parameters())
+
+    def test_every_epoch_emits_a_summary_and_a_decision(self) -> None:
+        _, sink = _run(eager_config(epochs=4))
+        assert [e.epoch for e in sink.events if e.kind == "epoch"] == [0, 1, 2, 3]
+        assert len([e for e in sink.events if e.kind == "decision"]) == 4
+
+    def test_seed_optimizer_survives_another_seeds_death(self) -> None:
+        trainer, _ = start(eager_config(epochs=4), None)
+        train(trainer, None, stop_after=5)
+        live = [s for s, slot in trainer.model.seed_slots.items() if slot.stage in (SeedStage.TRAINING, SeedStage.BLENDING)]
+        assert len(live) >= 2
+        keep, kill = live[0], live[1]
+        optimizer = trainer.seed_optimizers._by_slot[keep][1]
+        momentum = {id(p): optimizer.state[p]["momentum_buffer"].clone() for p in optimizer.param_groups[0]["params"]}
+        trainer.model.cull(kill)
+        trainer.seed_optimizers.sync(trainer.model)
+        assert trainer.seed_optimizers._by_slot[keep][1] is optimizer
+        assert all(torch.equal(optimizer.state[p]["momentum_buffer"], momentum[id(p)]) for p in optimizer.param_groups[0]["params"])
+        assert kill not in trainer.seed_optimizers._by_slot
+
+
+class TestResume:
+    @pytest.mark.parametrize("blend", [BlendAlgorithm.LINEAR, BlendAlgorithm.GATED])
+    def test_stopped_and_resumed_run_ends_identical(self, tmp_path: Path, blend: BlendAlgorithm) -> None:
+        config = eager_config(epochs=12, blend=blend)
+        straight, _ = _run(config, tmp_path / "straight")
+
+        first, directory = start(config, tmp_path / "stopped")
+        train(first, directory, stop_after=6)
+        resumed, directory = resume(tmp_path / "stopped")
+        train(resumed, directory)
+
+        assert [s.val_accuracy for s in resumed.history] == [s.val_accuracy for s in straight.history]
+        assert [s.train_loss for s in resumed.history] == [s.train_loss for s in straight.history]
+        a, b = straight.model.state_dict(), resumed.model.state_dict()
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
+        assert [_untimed(slot.state) for slot in straight.model.seed_slots.values()] == [
+            _untimed(slot.state) for slot in resumed.model.seed_slots.values()
+        ]
+
+    def test_run_directory_holds_config_events_and_checkpoint(self, tmp_path: Path) -> None:
+        _run(eager_config(epochs=2), tmp_path / "run")
+        run = tmp_path / "run"
+        assert (run / "config.json").is_file() and (run / "summary.json").is_file()
+        assert (run / "checkpoints" / "latest.pt").is_file()
+        assert (run / "events.jsonl").read_text().count('"kind": "epoch"') == 2
+        torch.load(run / "checkpoints" / "latest.pt")  # the default, weights-only load
+
+
+class TestGovernor:
+    def test_injected_nan_loss_rolls_back_and_the_run_finishes(self) -> None:
+        sink = MemorySink()
+        trainer, _ = start(eager_config(epochs=9), None, sinks=[sink])
+        real_loss = trainer.loss_fn
+
+        def poisoned(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            loss = real_loss(logits, targets)
+            return loss * math.nan if trainer.epoch == 6 else loss
+
+        trainer.loss_fn = poisoned
+        train(trainer, None)
+        rollbacks = [e for e in sink.events if e.kind == "rollback"]
+        assert [e.epoch for e in rollbacks] == [6]
+        assert rollbacks[0].payload["restored_epoch"] == 5
+        assert trainer.finished
+        assert all(math.isfinite(p.detach().sum().item()) for p in trainer.model.parameters())
+        assert math.isfinite(trainer.history[-1].train_loss)
+        assert trainer.model.active_seed_count == 0 or trainer.history[6].action == "ROLLBACK"
+
+    def test_rollback_culls_every_live_seed(self) -> None:
+        trainer, _ = start(eager_config(epochs=9), None)
+        train(trainer, None, stop_after=4)
+        assert trainer.model.active_seed_count > 0
+        trainer._rollback("test")
+        assert trainer.model.active_seed_count == 0
+
+
+class TestDecisions:
+    def test_refused_action_is_reported_not_applied(self) -> None:
+        trainer, _ = start(eager_config(epochs=2), None)
+        events = trainer._apply(FactoredAction(op=LifecycleOp.FOSSILIZE, slot_index=0), accuracy=50.0)
+        assert events[0].payload["refused"]
+        assert trainer.model.slot("r0c0").state is None
