@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from esper_shell.bench.cli import bench_app
 from esper_core import ConfigError, EsperError, RunConfig, from_primitives, parse_slot_id_result
 from esper_shell.engine.run import final_metrics, resume, start, train
 from esper_shell.engine.trainer import EpochSummary, Trainer
@@ -50,6 +51,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+app.add_typer(bench_app, name="bench")
 stderr = Console(stderr=True)
 
 Task = Annotated[str | None, typer.Option(help=f"Task preset: {', '.join(TASKS)} (default digits).")]

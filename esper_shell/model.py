@@ -8,6 +8,7 @@ lifecycle step changes a stage, never per call.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -144,6 +145,13 @@ class MorphogeneticModel(nn.Module):
         for slot_id in ablate:
             ablated.setdefault(slot_id, out)
         return out, ablated
+
+    @contextlib.contextmanager
+    def without_seed(self, slot_id: str) -> Iterator[None]:
+        """Run the model as if this slot's seed had alpha 0 (the slot passes features through)."""
+        slot = self.slot(slot_id)
+        with slot.bypassed():
+            yield
 
     def _run_route(self, route: Sequence[str], h: torch.Tensor, previous: str | None) -> torch.Tensor:
         """Run the slots of ``route`` from features just after ``previous`` (None: the input)."""

@@ -7,6 +7,7 @@ module, build or drop the gate). ``forward`` implements the gradient isolation o
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -163,6 +164,16 @@ class SeedSlot(nn.Module):
             yield from self.seed.parameters()
         if self.gate is not None:
             yield from self.gate.parameters()
+
+    @contextlib.contextmanager
+    def bypassed(self) -> Iterator[None]:
+        """Temporarily the identity, whatever the stage: the counterfactual "no seed here"."""
+        mode = self._mode
+        self._mode = _Mode.IDENTITY
+        try:
+            yield
+        finally:
+            self._mode = mode
 
     def _set_state(self, state: SeedState | None) -> None:
         self.state = state

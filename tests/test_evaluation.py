@@ -38,11 +38,8 @@ class TestFusedCounterfactual:
         fused = evaluate(model, batches, ablate=tuple(SLOTS), device=torch.device("cpu"))
         full = _accuracy(model, batches)
         for slot_id in SLOTS:
-            slot = model.slot(slot_id)
-            seed = slot.seed
-            slot.seed, saved_mode = torch.nn.Identity(), slot._mode
-            naive = full - _accuracy(model, batches)
-            slot.seed, slot._mode = seed, saved_mode
+            with model.without_seed(slot_id):
+                naive = full - _accuracy(model, batches)
             assert fused.contributions[slot_id] == pytest.approx(naive, abs=1e-9)
 
     def test_seed_at_alpha_zero_contributes_exactly_nothing(self) -> None:

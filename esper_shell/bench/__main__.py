@@ -1,20 +1,5 @@
-"""`python -m esper_shell.bench overhead [--channels-last] [--repeats N]`."""
+"""`python -m esper_shell.bench overhead|counterfactual|outcome`."""
 
-from __future__ import annotations
+from esper_shell.bench.cli import bench_app
 
-import argparse
-
-from esper_shell.bench import overhead
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m esper_shell.bench")
-    parser.add_argument("benchmark", choices=["overhead"])
-    parser.add_argument("--repeats", type=int, default=overhead.OverheadConfig().repeats)
-    parser.add_argument("--channels-last", action="store_true")
-    args = parser.parse_args()
-    print(overhead.report(overhead.OverheadConfig(repeats=args.repeats, channels_last=args.channels_last)))
-
-
-if __name__ == "__main__":
-    main()
+bench_app(prog_name="python -m esper_shell.bench")

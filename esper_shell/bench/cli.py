@@ -1,0 +1,45 @@
+"""`esper-train bench ...` and `python -m esper_shell.bench ...`: benchmarks that print ratios."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from esper_shell.bench import counterfactual, outcome, overhead
+
+bench_app = typer.Typer(
+    help="Benchmarks: each prints figures measured side by side in one run.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@bench_app.command("overhead")
+def overhead_command(
+    repeats: Annotated[int, typer.Option(help="Timed steps per candidate.")] = overhead.OverheadConfig().repeats,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Run host and input channels_last.")] = False,
+) -> None:
+    """What slots cost over the bare host, and checkpoints over torch.save/load."""
+    typer.echo(overhead.report(overhead.OverheadConfig(repeats=repeats, channels_last=channels_last)))
+
+
+@bench_app.command("counterfactual")
+def counterfactual_command(
+    repeats: Annotated[int, typer.Option(help="Timed passes per candidate.")] = counterfactual.CounterfactualConfig().repeats,
+) -> None:
+    """Fused counterfactual validation against a plain pass and the naive 1 + n passes."""
+    typer.echo(counterfactual.report(counterfactual.CounterfactualConfig(repeats=repeats)))
+
+
+@bench_app.command("outcome")
+def outcome_command(
+    task: Annotated[list[str] | None, typer.Option(help="Tasks (default digits and synthetic).")] = None,
+    seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
+) -> None:
+    """Heuristic growth against the static baseline: accuracy, parameters and time per task."""
+    config = outcome.OutcomeConfig(seeds=tuple(range(seeds)))
+    if task:
+        config = outcome.OutcomeConfig(tasks=tuple(task), seeds=config.seeds)
+    typer.echo(outcome.report(config))

@@ -1,0 +1,102 @@
+"""Cost of measuring every seed's counterfactual contribution during validation.
+
+Three ways to get the accuracy with and without each of n blended seeds, timed side by
+side: one plain validation pass (no contributions at all, the floor), the fused pass the
+engine uses, and the naive 1 + n full passes. Target: fused <= 1 + 0.6 n plain passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import torch
+
+from esper_core import SeedStage, record_gradient_health, tick_epoch
+from esper_shell.bench.timing import median_seconds
+from esper_shell.hosts import CNNHost
+from esper_shell.model import MorphogeneticModel
+
+
+@attrs.frozen(kw_only=True)
+class CounterfactualConfig:
+    batch: int = 256
+    image_size: int = 32
+    threads: int = 2
+    repeats: int = 15
+    warmup: int = 3
+    blocks_per_stage: tuple[int, ...] = (2, 2, 2)
+    base_channels: int = 16
+    blueprint: str = "conv_light"
+    seed_counts: tuple[int, ...] = (1, 2, 3, 6)
+    target_per_seed: float = 0.6
+
+
+def placements(slot_order: tuple[str, ...], n: int) -> dict[str, tuple[str, ...]]:
+    """Where the n seeds sit: the earliest slots (longest suffixes: the worst case) or spread evenly."""
+    step = len(slot_order) / n
+    spread = tuple(slot_order[int(i * step)] for i in range(n))
+    return {"earliest": slot_order[:n], "spread": spread}
+
+
+def _blending_model(config: CounterfactualConfig, seeds: tuple[str, ...]) -> MorphogeneticModel:
+    torch.manual_seed(0)
+    host = CNNHost(config.blocks_per_stage, base_channels=config.base_channels)
+    model = MorphogeneticModel(host, list(host.slot_order))
+    for slot_id in seeds:
+        model.germinate(slot_id, config.blueprint, blend="linear")
+        model.advance_stage(slot_id, SeedStage.TRAINING)
+        slot = model.slot(slot_id)
+        ready = record_gradient_health(slot.state, ratio=1.0, finite=True)
+        for _ in range(model.lifecycle_config.gates.min_training_epochs):
+            ready = tick_epoch(ready, model.context())
+        slot.update_state(ready)
+        model.advance_stage(slot_id, SeedStage.BLENDING)
+        slot.update_state(tick_epoch(slot.state, model.context()))
+    return model.eval()
+
+
+def run(config: CounterfactualConfig) -> list[tuple[int, str, tuple[str, ...], float, float]]:
+    """(n, placement, slots, fused / plain, naive / plain) for each seed count and placement."""
+    torch.set_num_threads(config.threads)
+    x = torch.randn(config.batch, 3, config.image_size, config.image_size)
+    slot_order = CNNHost(config.blocks_per_stage, base_channels=config.base_channels).slot_order
+    rows = []
+    for n, placement, seeds in (
+        (n, name, slots) for n in config.seed_counts for name, slots in placements(slot_order, n).items()
+    ):
+        model = _blending_model(config, seeds)
+
+        def plain() -> None:
+            model(x)
+
+        def fused() -> None:
+            model.forward_with_ablations(x, seeds)
+
+        def naive() -> None:
+            model(x)
+            for slot_id in seeds:
+                with model.without_seed(slot_id):
+                    model(x)
+
+        candidates: dict[str, Callable[[], None]] = {"plain": plain, "fused": fused, "naive": naive}
+        with torch.no_grad():
+            t = median_seconds(candidates, repeats=config.repeats, warmup=config.warmup)
+        rows.append((n, placement, seeds, t["fused"] / t["plain"], t["naive"] / t["plain"]))
+    return rows
+
+
+def report(config: CounterfactualConfig) -> str:
+    lines = [
+        f"counterfactual benchmark: CNNHost{config.blocks_per_stage} base {config.base_channels}, "
+        f"batch {config.batch}, 3x{config.image_size}x{config.image_size}, {config.threads} threads, "
+        f"{config.blueprint} seeds in BLENDING, median of {config.repeats}, torch {torch.__version__}",
+        f"  {'seeds':>5}  {'placement':<9} {'slots':<30} {'fused/plain':>11}  {'naive/plain':>11}  {'target':>6}",
+    ]
+    for n, placement, seeds, fused, naive in run(config):
+        target = 1.0 + config.target_per_seed * n
+        flag = "" if fused <= target else "  MISSED"
+        lines.append(
+            f"  {n:>5}  {placement:<9} {' '.join(seeds):<30} {fused:>11.3f}  {naive:>11.3f}  {target:>6.2f}{flag}"
+        )
+    return "\n".join(lines)
