@@ -8,6 +8,7 @@ Saving is atomic: a crash mid-save leaves the previous file intact.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import tempfile
@@ -19,11 +20,11 @@ from typing import Any
 import torch
 from returns.result import Failure
 
-from esper_core import structure_slot
-from esper_shell.blueprints import blueprint_names
+from esper_core import SEED_MODULE_STAGES, BlendAlgorithm, SeedStage, structure_slot
+from esper_shell.blueprints import blueprint_names, build_seed
 from esper_shell.errors import CheckpointError
 from esper_shell.model import MorphogeneticModel
-from esper_shell.slot import SeedSlot
+from esper_shell.gated_blend import GatedBlend
 
 FORMAT = "esper.model"
 VERSION = 1
@@ -39,6 +40,7 @@ NOT_ESPER_MESSAGE = "{path} is not an Esper model checkpoint (expected format {f
 SLOTS_MESSAGE = "Checkpoint slots {saved} differ from this model's slots {current}; build the model with slots={saved}."
 HOST_MESSAGE = "Checkpoint was saved from host {saved}; this model's host is {current}. Build the same host to load it."
 KEYS_MESSAGE = "Checkpoint does not match the model's parameters: {details}."
+SLOT_STATE_MESSAGE = "Slot {slot}: the checkpoint holds the state of slot {other} there; it was saved from other slots."
 BLUEPRINT_MESSAGE = "Slot {slot}: blueprint {blueprint!r} is not registered for {topology} hosts (known: {known})."
 
 
@@ -143,18 +145,37 @@ def _expected_shapes(model: MorphogeneticModel, state_dict: Mapping[str, Any]) -
         if isinstance(restored, Failure):
             raise CheckpointError(f"Slot {slot_id}: {restored.failure()}")
         seed_state = restored.unwrap()
+        if seed_state is not None and seed_state.slot_id != slot_id:
+            raise CheckpointError(SLOT_STATE_MESSAGE.format(slot=slot_id, other=seed_state.slot_id))
         if seed_state is not None and seed_state.blueprint_id not in known:
             raise CheckpointError(
                 BLUEPRINT_MESSAGE.format(
                     slot=slot_id, blueprint=seed_state.blueprint_id, topology=topology, known=", ".join(known)
                 )
             )
-        with torch.device("meta"):
-            probe = SeedSlot(slot_id, slot.channels, slot.topology)
-            probe.set_extra_state(extra)
-        for key, value in probe.state_dict().items():
-            expected[prefix + key] = None if key == "_extra_state" else value.shape
+        expected[prefix + "_extra_state"] = None
+        if seed_state is not None:
+            gated = seed_state.stage is SeedStage.BLENDING and seed_state.blend_algorithm is BlendAlgorithm.GATED
+            modules = seed_state.blueprint_id if seed_state.stage in SEED_MODULE_STAGES else None
+            for key, shape in _seed_shapes(slot.topology, slot.channels, modules, gated):
+                expected[prefix + key] = shape
     return expected
+
+
+@functools.lru_cache(maxsize=256)
+def _seed_shapes(
+    topology: str, channels: int, blueprint: str | None, gated: bool
+) -> tuple[tuple[str, torch.Size], ...]:
+    """Parameter and buffer shapes of a slot's seed (and gate), built once on the meta device."""
+    shapes: list[tuple[str, torch.Size]] = []
+    with torch.device("meta"):
+        if blueprint is not None:
+            seed = build_seed(topology, blueprint, channels)
+            shapes += [(f"seed.{key}", value.shape) for key, value in seed.state_dict().items()]
+        if gated:
+            gate = GatedBlend(channels)
+            shapes += [(f"gate.{key}", value.shape) for key, value in gate.state_dict().items()]
+    return tuple(shapes)
 
 
 def _compare_shapes(expected: Mapping[str, torch.Size | None], state_dict: Mapping[str, Any]) -> None:

@@ -132,6 +132,19 @@ class TestMismatches:
             load_checkpoint(path, fresh)
         assert fresh.slot("r0c0").state is None
 
+    def test_seed_state_of_another_slot_is_refused_before_anything_changes(self, tmp_path: Path) -> None:
+        model = _model()
+        bring_to(model, "r0c0", SeedStage.TRAINING)
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, model)
+        payload = torch.load(path)
+        payload["model"]["seed_slots.r0c0._extra_state"]["seed_state"]["slot_id"] = "r1c0"
+        torch.save(payload, path)
+        fresh = _model()
+        with pytest.raises(CheckpointError, match="state of slot r1c0"):
+            load_checkpoint(path, fresh)
+        assert fresh.slot("r0c0").state is None
+
     def test_wrong_schema_version_is_refused(self, tmp_path: Path) -> None:
         model = _model()
         path = tmp_path / "model.pt"

@@ -23,6 +23,8 @@ from esper_shell.hosts import CNNHost
 from esper_shell.model import MorphogeneticModel
 
 SLOT = "r1c0"
+# Checkpoint costs have a fixed part (fsync, validation); a wider host shows how it amortises.
+WIDE_FACTOR = 4
 
 
 @attrs.frozen(kw_only=True)
@@ -128,6 +130,13 @@ def run(config: OverheadConfig) -> dict[str, float]:
     ratios["no-grad eval, seed in TRAINING / bare host"] = t["model"] / t["bare"]
 
     ratios["checkpoint save+load / torch.save+load of state_dict"] = _checkpoint_ratio(host, config, channels)
+
+    def wide_host() -> CNNHost:
+        torch.manual_seed(0)
+        return CNNHost(config.blocks_per_stage, base_channels=config.base_channels * WIDE_FACTOR)
+
+    wide_channels = wide_host().injection_points[SLOT]
+    ratios[f"checkpoint save+load, {WIDE_FACTOR}x wider host"] = _checkpoint_ratio(wide_host, config, wide_channels)
     return ratios
 
 
@@ -157,6 +166,7 @@ TARGETS = {
     "empty slots / bare host (eval)": 1.01,
     "no-grad eval, seed in TRAINING / bare host": 1.02,
     "checkpoint save+load / torch.save+load of state_dict": 1.1,
+    f"checkpoint save+load, {WIDE_FACTOR}x wider host": 1.1,
 }
 
 
