@@ -125,6 +125,9 @@ class Trainer:
         self.step = 0
         self.history: list[EpochSummary] = []
         self.snapshot: dict[str, Any] | None = None
+        self._pending: list[TelemetryEvent] = []
+        self._measured: tuple[float, float, Evaluation] | None = None
+        self._started = 0.0
 
     def _optimizer(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         training = self.task.training
@@ -146,7 +149,21 @@ class Trainer:
 
     # -- one epoch -------------------------------------------------------------------------------
     def run_epoch(self) -> EpochSummary:
-        started = time.perf_counter()
+        """One epoch under this trainer's own controller: train, measure, step, decide, apply."""
+        evaluation = self.train_epoch()
+        if evaluation is None:
+            return self.close_epoch("ROLLBACK")
+        decision = self._decide()
+        self.act(decision)
+        return self.close_epoch(decision.op.name)
+
+    def train_epoch(self) -> Evaluation | None:
+        """Train and validate, let the governor and the lifecycle step; None after a rollback.
+
+        The decision is left out so that another driver (a batch of RL environments) can
+        decide between this and ``act``.
+        """
+        self._started = time.perf_counter()
         lr = cosine_lr(self.epoch, self.total_epochs, base_lr=self.task.training.lr,
                        final_fraction=self.task.training.final_lr_fraction)
         for group in self.host_optimizer.param_groups:
@@ -155,24 +172,33 @@ class Trainer:
 
         train_loss = self._train()
         evaluation = evaluate(self.model, self.batches.val(), ablate=self._blended_slots(), device=self.device)
+        self._measured = (lr, train_loss, evaluation)
 
         verdict, self.governor = check_vitals(
             self.governor, loss=train_loss, num_classes=self.batches.num_classes, config=self.config.governor
         )
-        events: list[TelemetryEvent] = []
-        action = "ROLLBACK"
         if verdict.action is GovernorAction.ROLLBACK:
-            events += self._rollback(verdict.reason)
-        else:
-            self._record(evaluation)
-            if should_snapshot(self.epoch, self.config.governor, verdict=verdict):
-                self.snapshot = self._take_snapshot()
-            events += self.model.step_epoch()
-            decision = self._decide()
-            events += self._apply(decision, evaluation.accuracy)
-            action = decision.op.name
+            self._pending += self._rollback(verdict.reason)
+            self.seed_optimizers.sync(self.model)
+            return None
+        self._record(evaluation)
+        if should_snapshot(self.epoch, self.config.governor, verdict=verdict):
+            self.snapshot = self._take_snapshot()
+        self._pending += self.model.step_epoch()
         self.seed_optimizers.sync(self.model)
+        return evaluation
 
+    def act(self, action: FactoredAction) -> bool:
+        """Apply one decision, once; False (and a WARNING event) when it was refused."""
+        accuracy = self._measured[2].accuracy if self._measured is not None else 0.0
+        events = self._apply(action, accuracy)
+        self._pending += events
+        self.seed_optimizers.sync(self.model)
+        return "refused" not in events[0].payload
+
+    def close_epoch(self, action: str) -> EpochSummary:
+        """Record the epoch's summary, emit its events, and move to the next epoch."""
+        lr, train_loss, evaluation = self._measured
         summary = EpochSummary(
             epoch=self.epoch,
             train_loss=train_loss,
@@ -183,9 +209,10 @@ class Trainer:
             fossilized_seeds=self.model.fossilized_seed_count,
             params=self.model.total_params(),
             action=action,
-            seconds=time.perf_counter() - started,
+            seconds=time.perf_counter() - self._started,
         )
-        events.append(TelemetryEvent(kind="epoch", epoch=self.epoch, payload=attrs.asdict(summary)))
+        events = [*self._pending, TelemetryEvent(kind="epoch", epoch=self.epoch, payload=attrs.asdict(summary))]
+        self._pending = []
         self.emit(events)
         self.history.append(summary)
         self.epoch += 1
