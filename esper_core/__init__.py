@@ -45,7 +45,13 @@ from esper_core.governor import (
     check_vitals,
     should_snapshot,
 )
-from esper_core.heuristic import BlueprintPenalty, HeuristicConfig, HeuristicController, HeuristicState, check_blueprints
+from esper_core.heuristic import (
+    BlueprintPenalty,
+    HeuristicConfig,
+    HeuristicController,
+    HeuristicState,
+    check_blueprints,
+)
 from esper_core.lifecycle import (
     StageContext,
     Step,
@@ -75,7 +81,6 @@ from esper_core.serialization import (
 )
 from esper_core.signals import SignalConfig, SignalTracker, reset_signals, update_signals
 from esper_core.slot_ids import format_slot_id, parse_slot_id, parse_slot_id_result, slot_sort_key, validate_slot_id
-from esper_core.static_controller import NoState, StaticController
 from esper_core.stages import (
     CONTRIBUTING_STAGES,
     ISOLATED_STAGES,
@@ -87,6 +92,7 @@ from esper_core.stages import (
     legal_targets,
 )
 from esper_core.state import SeedMetrics, SeedState, StageRecord
+from esper_core.static_controller import NoState, StaticController
 from esper_core.telemetry import Severity, TelemetryEvent
 
 __all__ = [

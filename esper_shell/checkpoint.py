@@ -23,8 +23,8 @@ from returns.result import Failure
 from esper_core import SEED_MODULE_STAGES, BlendAlgorithm, SeedStage, structure_slot
 from esper_shell.blueprints import blueprint_names, build_seed
 from esper_shell.errors import CheckpointError
-from esper_shell.model import MorphogeneticModel
 from esper_shell.gated_blend import GatedBlend
+from esper_shell.model import MorphogeneticModel
 
 FORMAT = "esper.model"
 VERSION = 1

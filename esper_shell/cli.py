@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from esper_shell.bench.cli import bench_app
 from esper_core import ConfigError, EsperError, RunConfig, from_primitives, parse_slot_id_result
+from esper_shell.bench.cli import bench_app
 from esper_shell.engine.run import final_metrics, resume, start, train
 from esper_shell.engine.trainer import EpochSummary, Trainer
 from esper_shell.tasks import TASKS, get_task
-from esper_shell.telemetry import ConsoleSink, TelemetrySink
+from esper_shell.telemetry import ConsoleSink
 
 MULTI_VALUE_OPTIONS = frozenset({"--slots"})
 INVALID_SLOT_MESSAGE = "Invalid slot {slot!r}. Use canonical format: r0c0, r0c1, r0c2, ... Valid slots for task {task}: {valid}."

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
-from returns.result import Failure, Result, Success
+from returns.result import Failure, Result
 from torch import nn
 
 from esper_core import (
+    SEED_MODULE_STAGES,
     BlendAlgorithm,
     BuildGate,
     BuildSeed,
@@ -25,13 +26,12 @@ from esper_core import (
     Effect,
     Emit,
     EsperError,
-    SEED_MODULE_STAGES,
     SeedStage,
     SeedState,
     SetIsolation,
-    StageContext,
     Step,
     TelemetryEvent,
+    linear_alpha,
     record_measured_alpha,
     structure_slot,
     unstructure_slot,
@@ -104,8 +104,9 @@ class SeedSlot(nn.Module):
         return torch.lerp(h, s, alpha)
 
     def _ramp(self) -> float:
+        """The gated blend's schedule value: an upper bound that the learned gate scales down."""
         schedule = self.state.blend
-        return schedule.current_step / schedule.total_steps
+        return linear_alpha(schedule.current_step, schedule.total_steps)
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property

@@ -20,8 +20,8 @@ from esper_shell.blueprints import (
     group_norm,
     group_norm_groups,
     register_blueprint,
+    registry,
 )
-from esper_shell.blueprints import registry
 from esper_shell.blueprints.norms import GROUP_CANDIDATES, MIN_CHANNELS_PER_GROUP
 from esper_shell.blueprints.transformer import attention_heads
 

@@ -56,33 +56,39 @@ def _blending_model(config: CounterfactualConfig, seeds: tuple[str, ...]) -> Mor
     return model.eval()
 
 
+def _time_one(
+    config: CounterfactualConfig, model: MorphogeneticModel, seeds: tuple[str, ...], x: torch.Tensor
+) -> tuple[float, float]:
+    """(fused / plain, naive / plain) for one model."""
+
+    def plain() -> None:
+        model(x)
+
+    def fused() -> None:
+        model.forward_with_ablations(x, seeds)
+
+    def naive() -> None:
+        model(x)
+        for slot_id in seeds:
+            with model.without_seed(slot_id):
+                model(x)
+
+    candidates: dict[str, Callable[[], None]] = {"plain": plain, "fused": fused, "naive": naive}
+    with torch.no_grad():
+        t = median_seconds(candidates, repeats=config.repeats, warmup=config.warmup)
+    return t["fused"] / t["plain"], t["naive"] / t["plain"]
+
+
 def run(config: CounterfactualConfig) -> list[tuple[int, str, tuple[str, ...], float, float]]:
     """(n, placement, slots, fused / plain, naive / plain) for each seed count and placement."""
     torch.set_num_threads(config.threads)
     x = torch.randn(config.batch, 3, config.image_size, config.image_size)
     slot_order = CNNHost(config.blocks_per_stage, base_channels=config.base_channels).slot_order
     rows = []
-    for n, placement, seeds in (
-        (n, name, slots) for n in config.seed_counts for name, slots in placements(slot_order, n).items()
-    ):
-        model = _blending_model(config, seeds)
-
-        def plain() -> None:
-            model(x)
-
-        def fused() -> None:
-            model.forward_with_ablations(x, seeds)
-
-        def naive() -> None:
-            model(x)
-            for slot_id in seeds:
-                with model.without_seed(slot_id):
-                    model(x)
-
-        candidates: dict[str, Callable[[], None]] = {"plain": plain, "fused": fused, "naive": naive}
-        with torch.no_grad():
-            t = median_seconds(candidates, repeats=config.repeats, warmup=config.warmup)
-        rows.append((n, placement, seeds, t["fused"] / t["plain"], t["naive"] / t["plain"]))
+    for n in config.seed_counts:
+        for placement, seeds in placements(slot_order, n).items():
+            fused, naive = _time_one(config, _blending_model(config, seeds), seeds, x)
+            rows.append((n, placement, seeds, fused, naive))
     return rows
 
 

@@ -179,6 +179,6 @@ def _check_grid(ids: tuple[str, ...], channels: tuple[int, ...], units: int) -> 
     keys = [slot_sort_key(slot) for slot in ids]
     if any(earlier >= later for earlier, later in zip(keys, keys[1:])):
         raise ConfigError(GRID_ORDER_MESSAGE.format(ids=", ".join(ids)))
-    for slot, width in zip(ids, channels):
+    for slot, width in zip(ids, channels, strict=True):
         if not is_positive_int(width):
             raise ConfigError(CHANNELS_MESSAGE.format(slot=slot, channels=width))
