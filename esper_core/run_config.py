@@ -1,7 +1,8 @@
 """Everything that defines a training run, as one record saved with its checkpoints.
 
-Fields left ``None`` take the task preset's value; ``resolve`` is done by the shell, which
-knows the presets. A config file is this record's primitives (TOML tables for the nested
+Fields left ``None`` take the task preset's value (a nested table given in a config file
+replaces the preset's record whole; its unspecified fields take the record's defaults).
+Resolution is done by the shell, which knows the presets. A config file is this record's primitives (TOML tables for the nested
 records); unknown keys are errors, never ignored.
 """
 
@@ -40,7 +41,7 @@ class RunConfig:
     threads: int | None = attrs.field(default=None, validator=optional(ge(1)))
     data_dir: str | None = None
     checkpoint_every: int = attrs.field(default=1, validator=ge(1))
-    lifecycle: LifecycleConfig = attrs.field(factory=LifecycleConfig, validator=instance_of(LifecycleConfig))
+    lifecycle: LifecycleConfig | None = attrs.field(default=None, validator=optional(instance_of(LifecycleConfig)))
     heuristic: HeuristicConfig | None = attrs.field(default=None, validator=optional(instance_of(HeuristicConfig)))
     signals: SignalConfig | None = attrs.field(default=None, validator=optional(instance_of(SignalConfig)))
     governor: GovernorConfig = attrs.field(factory=GovernorConfig, validator=instance_of(GovernorConfig))

@@ -85,6 +85,7 @@ def resolve_config(config: RunConfig, task: TaskSpec) -> RunConfig:
         threads=config.threads if config.threads is not None else training.threads,
         heuristic=config.heuristic if config.heuristic is not None else task.heuristic,
         signals=config.signals if config.signals is not None else task.signals,
+        lifecycle=config.lifecycle if config.lifecycle is not None else task.lifecycle,
     )
 
 

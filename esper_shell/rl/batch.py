@@ -11,9 +11,11 @@ from typing import TypeVar
 
 import attrs
 import torch
+from returns.result import Failure
 
-from esper_core import FactoredAction, LifecycleOp
-from esper_core.masks import BLEND_ORDER, OP_ORDER, ActionMasks
+from esper_core import FactoredAction, GateConfig, LifecycleOp, Observation
+from esper_core.features import FeatureConfig, FeatureLayout, check_layout, observation_features
+from esper_core.masks import BLEND_ORDER, OP_ORDER, ActionMasks, action_masks
 
 # Head orders are the masks': index i of a head is entry i of these tuples.
 OPS = OP_ORDER
@@ -82,6 +84,20 @@ def mask_batch(masks: Sequence[ActionMasks]) -> MaskBatch:
         slot=torch.tensor([m.slot for m in masks], dtype=torch.bool),
         blueprint=torch.tensor([m.blueprint for m in masks], dtype=torch.bool),
         blend=torch.tensor([m.blend for m in masks], dtype=torch.bool),
+    )
+
+
+def observe(
+    observations: Sequence[Observation], layout: FeatureLayout, features: FeatureConfig, gates: GateConfig
+) -> tuple[ObservationBatch, MaskBatch]:
+    """Raw features and exact masks of a batch of observations, each checked against ``layout`` first."""
+    for observation in observations:
+        checked = check_layout(observation, layout)
+        if isinstance(checked, Failure):
+            raise checked.failure()
+    return (
+        observation_batch([observation_features(observation, layout, features) for observation in observations]),
+        mask_batch([action_masks(observation, gates) for observation in observations]),
     )
 
 

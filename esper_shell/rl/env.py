@@ -61,6 +61,8 @@ class VecEnv:
         # The env trainers' own controller never decides (``step`` applies the policy's
         # actions); static is the one that needs nothing resolved.
         self.config = resolve_config(attrs.evolve(config, controller="static", epochs=episode_epochs), self.task)
+        # Check everything (slots, data, device) now, by building one env, before a caller writes any file.
+        Trainer(self.config, self.task)
         self.n_envs = n_envs
         self.reward_config = reward
         self.trainers: list[Trainer] = []

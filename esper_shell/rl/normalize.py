@@ -16,6 +16,7 @@ import torch
 from attrs.validators import ge, gt
 
 from esper_shell.errors import CheckpointError
+from esper_shell.rl.batch import ObservationBatch
 from esper_shell.rl.errors import PolicyInputError
 
 STATE_KEYS_MESSAGE = "Normaliser state must hold tensors {expected}; got {found}. The file is not a saved normaliser."
@@ -93,13 +94,16 @@ class ObservationNormaliser:
         self.global_stats = RunningMeanStd((global_size,), config)
         self.slot_stats = RunningMeanStd((slot_size,), config)
 
-    def update(self, global_features: torch.Tensor, slot_features: torch.Tensor) -> None:
-        """``global_features`` (B, G) and ``slot_features`` (B, S, F)."""
-        self.global_stats.update(global_features)
-        self.slot_stats.update(slot_features.reshape(-1, slot_features.shape[-1]))
+    def update(self, batch: ObservationBatch) -> None:
+        self.global_stats.update(batch.global_features)
+        slots = batch.slot_features
+        self.slot_stats.update(slots.reshape(-1, slots.shape[-1]))
 
-    def normalise(self, global_features: torch.Tensor, slot_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.global_stats.normalise(global_features), self.slot_stats.normalise(slot_features)
+    def normalise(self, batch: ObservationBatch) -> ObservationBatch:
+        return ObservationBatch(
+            global_features=self.global_stats.normalise(batch.global_features),
+            slot_features=self.slot_stats.normalise(batch.slot_features),
+        )
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         return {"global": self.global_stats.state_dict(), "slot": self.slot_stats.state_dict()}

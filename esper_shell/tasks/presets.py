@@ -1,15 +1,15 @@
 """The built-in tasks. Host sizes leave the static host clearly short of what growth reaches.
 
-``digits`` follows a prototype study (see docs/tasks.md): 8×8 digits upsampled to 16×16, a
-CNN one channel wide per stage tier, cosine decay. At native size or with wider hosts the
-static host is already at 93-99 % and growth has nothing to add.
+``digits`` follows a prototype study (see docs/benchmarks.md): 8×8 digits upsampled to
+16×16, a CNN whose first stage is one channel wide, cosine decay. At native size or with
+wider hosts the static host is already at 93-99 % and growth has nothing to add.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from esper_core import HeuristicConfig
+from esper_core import BlendAlgorithm, HeuristicConfig, LifecycleConfig, SignalConfig
 from esper_shell.data import (
     ClassificationData,
     DataError,
@@ -28,10 +28,23 @@ from esper_shell.tasks.spec import Batches, TaskSpec, TrainingSettings
 UNKNOWN_TASK_MESSAGE = "Unknown task {task!r}; choose one of: {known}."
 DATA_DIR_MESSAGE = "Task {task!r} reads a local copy of its data: pass --data-dir DIR (see docs/tasks.md)."
 
-CNN_GROWTH_BLUEPRINTS = ("conv_light", "depthwise", "conv_heavy")
 TEXT_GROWTH_BLUEPRINTS = ("mlp", "attention", "lora")
 BYTE_VOCAB = 256
 TEXT_BLOCK = 64
+
+# Growth settings for the small CNN tasks, from a tuning study (docs/benchmarks.md): grow
+# early (validation loss on a few hundred images is too noisy for a strict "stabilised"
+# latch), in every slot at once, and blend over 3 epochs — during BLENDING the layers
+# upstream of a slot get only (1 - alpha) of their gradient, so long blends starve them.
+CNN_GROWTH_HEURISTIC = HeuristicConfig(
+    blueprints=("conv_light", "depthwise", "conv_heavy"),
+    min_epoch=5,
+    plateau_epochs=1,
+    max_concurrent=3,
+    blend=BlendAlgorithm.LINEAR,
+)
+CNN_GROWTH_SIGNALS = SignalConfig(stabilization_rel_improvement=0.15, stabilization_epochs=1)
+CNN_GROWTH_LIFECYCLE = LifecycleConfig(blend_steps=3)
 TEXT_TRAIN_BATCHES = 40
 TEXT_VAL_BATCHES = 8
 
@@ -70,7 +83,9 @@ DIGITS = TaskSpec(
     build_host=lambda: CNNHost((1, 1, 1), base_channels=1, in_channels=1, num_classes=10),
     default_slots=("r0c0", "r1c0", "r2c0"),
     training=TrainingSettings(epochs=40, batch_size=64, lr=0.05, threads=1, max_seeds=3),
-    heuristic=HeuristicConfig(blueprints=CNN_GROWTH_BLUEPRINTS, min_epoch=5, plateau_epochs=2),
+    heuristic=CNN_GROWTH_HEURISTIC,
+    signals=CNN_GROWTH_SIGNALS,
+    lifecycle=CNN_GROWTH_LIFECYCLE,
 )
 
 SYNTHETIC = TaskSpec(
@@ -81,7 +96,9 @@ SYNTHETIC = TaskSpec(
     build_host=lambda: CNNHost((1, 1, 1), base_channels=2, in_channels=3, num_classes=10),
     default_slots=("r0c0", "r1c0", "r2c0"),
     training=TrainingSettings(epochs=30, batch_size=128, lr=0.05, threads=1, max_seeds=3),
-    heuristic=HeuristicConfig(blueprints=CNN_GROWTH_BLUEPRINTS, plateau_epochs=2),
+    heuristic=CNN_GROWTH_HEURISTIC,
+    signals=CNN_GROWTH_SIGNALS,
+    lifecycle=CNN_GROWTH_LIFECYCLE,
 )
 
 PYDOC = TaskSpec(
@@ -105,7 +122,7 @@ CIFAR10 = TaskSpec(
     build_host=lambda: CNNHost((1, 1, 1), base_channels=16, in_channels=3, num_classes=10),
     default_slots=("r0c0", "r1c0", "r2c0"),
     training=TrainingSettings(epochs=30, batch_size=128, lr=0.05, threads=2, max_seeds=3),
-    heuristic=HeuristicConfig(blueprints=CNN_GROWTH_BLUEPRINTS),
+    heuristic=CNN_GROWTH_HEURISTIC,
     needs_data_dir=True,
 )
 

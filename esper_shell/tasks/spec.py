@@ -11,7 +11,7 @@ import torch
 from attrs.validators import ge, gt
 from torch import nn
 
-from esper_core import HeuristicConfig, SignalConfig
+from esper_core import HeuristicConfig, LifecycleConfig, SignalConfig
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -58,4 +58,5 @@ class TaskSpec:
     training: TrainingSettings
     heuristic: HeuristicConfig = attrs.field(factory=HeuristicConfig)
     signals: SignalConfig = attrs.field(factory=SignalConfig)
+    lifecycle: LifecycleConfig = attrs.field(factory=LifecycleConfig)
     needs_data_dir: bool = False

@@ -1,0 +1,134 @@
+"""`esper-train ppo`: learn the lifecycle controller with PPO (registered on the main app by ``register``)."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import attrs
+import typer
+from returns.result import Failure
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from esper_core import ConfigError, EsperError, RunConfig, from_primitives, parse_slot_id_result
+from esper_core.ppo_config import PPOConfig
+from esper_shell.rl.train import PPORun, UpdateLog, resume_ppo, start_ppo, train_ppo
+
+DEFAULT_EPISODES = 100
+RESUME_CONFLICT_MESSAGE = (
+    "--resume continues a run with its saved config; drop {options} (only --episodes may change, to extend it)."
+)
+BAD_CONFIG_MESSAGE = "Bad configuration: {details}."
+
+
+class RewardMode(str, enum.Enum):
+    shaped = "shaped"
+    sparse = "sparse"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    result = from_primitives(data, cls)
+    if isinstance(result, Failure):
+        raise ConfigError(BAD_CONFIG_MESSAGE.format(details=result.failure()))
+    return result.unwrap()
+
+
+def _configs(options: dict[str, Any], reward: RewardMode) -> tuple[RunConfig, PPOConfig]:
+    for slot_id in options["slots"] or ():
+        parsed = parse_slot_id_result(slot_id)
+        if isinstance(parsed, Failure):
+            raise parsed.failure()
+    run_fields = ("task", "slots", "max_seeds", "seed", "device", "data_dir")
+    config = _build(RunConfig, {k: options[k] for k in run_fields if options[k] is not None} | {"controller": "static"})
+    ppo_fields = {"n_envs": options["n_envs"], "episode_epochs": options["episode_epochs"]}
+    ppo = _build(PPOConfig, {k: v for k, v in ppo_fields.items() if v is not None})
+    return config, attrs.evolve(ppo, reward=attrs.evolve(ppo.reward, mode=reward.value))
+
+
+def _status(log: UpdateLog) -> str:
+    return (
+        f"reward {log.mean_reward:+.3f}  acc {log.mean_final_accuracy:5.1f}%  "
+        f"entropy {log.entropy:.2f}  kl {log.approx_kl:.4f}"
+    )
+
+
+def _drive(run: PPORun, directory: Any) -> None:
+    progress = Progress(
+        TextColumn("[bold]ppo {task.fields[name]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("episodes  {task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task_id = progress.add_task("", total=run.episodes, completed=run.episodes_done, name=run.config.task, status="")
+
+        def on_update(current: PPORun, log: UpdateLog) -> None:
+            progress.update(task_id, completed=current.episodes_done, status=_status(log))
+
+        train_ppo(run, directory, on_update=on_update)
+    _print_summary(run, directory)
+
+
+def _print_summary(run: PPORun, directory: Any) -> None:
+    table = Table(title=f"ppo on {run.config.task} (seed {run.config.seed}, slots {' '.join(run.layout.slot_ids)})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("episodes", str(run.episodes_done))
+    if run.history:
+        last = run.history[-1]
+        table.add_row("mean episode reward (last update)", f"{last.mean_reward:+.3f}")
+        table.add_row("mean final accuracy (last update)", f"{last.mean_final_accuracy:.2f} %")
+        table.add_row("illegal actions", f"{sum(log.illegal_fraction for log in run.history) / len(run.history):.3%}")
+    if directory is not None:
+        table.add_row("policy file", str(directory.policy))
+    Console().print(table)
+
+
+def ppo(
+    episodes: Annotated[int | None, typer.Option(min=1, help=f"Episodes in all, over every env (default {DEFAULT_EPISODES}).")] = None,
+    n_envs: Annotated[int | None, typer.Option("--n-envs", min=1, help="Envs (hosts) trained side by side (default 2).")] = None,
+    task: Annotated[str | None, typer.Option(help="Task preset (default digits).")] = None,
+    slots: Annotated[list[str] | None, typer.Option(help="Slots to enable, e.g. --slots r0c0 r1c0 (default: the task's).")] = None,
+    reward: Annotated[RewardMode, typer.Option(help="shaped (dense terms) or sparse (terminal accuracy only).")] = RewardMode.shaped,
+    max_seeds: Annotated[int | None, typer.Option("--max-seeds", help="Most seeds per episode.")] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Directory for config, checkpoint, policy.pt and summary.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the stopped PPO run in this directory.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed; episode k trains its host with seed + k (default 0).")] = None,
+    device: Annotated[str | None, typer.Option(help="Device of the hosts: auto, cpu, cuda or cuda:N (the policy runs on CPU).")] = None,
+    episode_epochs: Annotated[int | None, typer.Option("--episode-epochs", min=1, help="Host epochs per episode (default 25).")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Local copy of cifar10 / tinystories data.")] = None,
+) -> None:
+    """Learn the growth controller with PPO; the policy drives 'esper-train heuristic --policy RUN_DIR/policy.pt'."""
+    options = {
+        "n_envs": n_envs, "task": task, "slots": slots, "max_seeds": max_seeds, "seed": seed,
+        "device": device, "episode_epochs": episode_epochs, "data_dir": None if data_dir is None else str(data_dir),
+    }
+    try:
+        if resume is not None:
+            given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+            given += ["--run-dir"] if run_dir is not None else []
+            given += ["--reward"] if reward is not RewardMode.shaped else []
+            if given:
+                raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
+            run, directory = resume_ppo(resume, episodes=episodes)
+        else:
+            config, ppo_config = _configs(options, reward)
+            run, directory = start_ppo(config, ppo_config, episodes=episodes or DEFAULT_EPISODES, run_dir=run_dir)
+        _drive(run, directory)
+    except EsperError as error:
+        raise _fail(str(error)) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``ppo`` command to ``esper-train``."""
+    app.command("ppo")(ppo)

@@ -1,0 +1,269 @@
+"""PPO for the lifecycle controller, read top to bottom: rollout, advantages, update, log, checkpoint.
+
+One update = one episode in each of ``n_envs`` envs (``episode_epochs`` steps each, one
+host epoch per step), so a rollout never cuts an episode. The episode's end is the run's
+end: the learning-rate schedule has decayed, the final accuracy is the outcome the terminal
+reward pays, and no epoch follows. It is therefore a **termination** (no bootstrap, the
+terminal bonus is paid), not a time-limit truncation of a process that would go on.
+
+The policy samples with its own ``torch.Generator`` (each env's ``Trainer`` reseeds the
+global RNG), and every episode's seed comes from the episode counter, so a run resumed
+from a checkpoint continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+from returns.result import Failure
+
+from esper_core import RunConfig, SlotConfig
+from esper_core.features import feature_layout
+from esper_core.gae import gae
+from esper_core.ppo_config import PPOConfig, entropy_coef
+from esper_core.serialization import from_primitives, to_primitives
+from esper_shell.blueprints import blueprint_names
+from esper_shell.errors import CheckpointError
+from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
+from esper_shell.rl.env import VecEnv
+from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser, RewardScaler
+from esper_shell.rl.policy import PolicyNetwork
+from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
+from esper_shell.rl.ppo import RolloutBatch, UpdateStats, ppo_update
+from esper_shell.rl.run_files import PPODirectory
+
+CHECKPOINT_FORMAT = "esper.ppo"
+CHECKPOINT_VERSION = 1
+
+NOT_A_PPO_RUN_MESSAGE = "{path} is not an Esper PPO checkpoint (expected format {fmt!r} version {version})."
+
+
+@attrs.frozen(kw_only=True)
+class UpdateLog:
+    """One update's figures. Rewards are the environment's (unscaled); accuracies are percentages."""
+
+    update: int
+    episodes: int
+    mean_reward: float
+    mean_final_accuracy: float
+    mean_params: float
+    entropy: float
+    approx_kl: float
+    policy_loss: float
+    value_loss: float
+    stopped_early: bool
+    # Refused actions / env steps: exact masks keep it at 0.
+    illegal_fraction: float
+    rollbacks: int
+    # Wall time of the envs' epochs, and of the controller around them (features, masks, policy, reward).
+    epoch_seconds: float
+    controller_seconds: float
+
+
+class PPORun:
+    """Everything one PPO training run holds: envs, policy, optimizer, normalisers, RNG and counters."""
+
+    def __init__(self, config: RunConfig, ppo: PPOConfig, *, episodes: int) -> None:
+        self.envs = VecEnv(config, n_envs=ppo.n_envs, episode_epochs=ppo.episode_epochs, reward=ppo.reward)
+        self.config = self.envs.config
+        self.ppo = ppo
+        self.episodes = episodes
+        self.layout = feature_layout(SlotConfig(self.envs.config.slots), blueprint_names(self.envs.task.topology))
+        torch.manual_seed(config.seed)
+        network = PolicyNetwork(
+            self.layout.global_size, self.layout.slot_size, len(self.layout.blueprints), hidden=ppo.hidden
+        )
+        normaliser = ObservationNormaliser(self.layout.global_size, self.layout.slot_size, NormaliserConfig())
+        self.policy = Policy(network=network, normaliser=normaliser, features=ppo.features, mask_value=ppo.mask_value)
+        self.optimizer = torch.optim.Adam(network.parameters(), lr=ppo.lr, eps=ppo.adam_eps)
+        self.reward_scaler = RewardScaler(ppo.n_envs, gamma=ppo.gamma, config=NormaliserConfig())
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.episodes_done = 0
+        self.history: list[UpdateLog] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.episodes_done >= self.episodes
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and primitives only: the checkpoint loads with the default ``torch.load``."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "run_config": to_primitives(self.config),
+            "ppo_config": to_primitives(self.ppo),
+            "episodes": self.episodes,
+            "episodes_done": self.episodes_done,
+            "policy": policy_payload(self.policy, self.layout, self.ppo),
+            "optimizer": self.optimizer.state_dict(),
+            "reward_scaler": self.reward_scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "history": [attrs.asdict(log) for log in self.history],
+        }
+
+    def load_state_dict(self, state: dict[str, Any], *, path: Path) -> None:
+        """Check that the checkpoint is this run's (slots, features, blueprints), then restore it."""
+        policy = policy_from_payload(state["policy"], self.layout, path=path, same_slots=True)
+        self.policy.network.load_state_dict(policy.network.state_dict())
+        self.policy.normaliser.load_state_dict(policy.normaliser.state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.reward_scaler.load_state_dict(state["reward_scaler"])
+        self.generator.set_state(state["generator"])
+        self.episodes_done = state["episodes_done"]
+        self.history = [UpdateLog(**log) for log in state["history"]]
+
+
+def run_update(run: PPORun) -> UpdateLog:
+    """Collect one episode per env with the current policy, then improve the policy on it."""
+    ppo, envs, policy, layout = run.ppo, run.envs, run.policy, run.layout
+    gates = run.config.lifecycle.gates
+    controller_seconds = epoch_seconds = 0.0
+
+    # 1. Rollout: every env plays one episode; the policy acts for all envs at once.
+    b_obs: list[ObservationBatch] = []
+    b_masks: list[MaskBatch] = []
+    b_actions: list[ActionBatch] = []
+    logprobs, values, rewards, raw_rewards = [], [], [], []
+    refused = rollbacks = 0
+    observations = envs.reset(run.episodes_done)
+    for _step in range(ppo.episode_epochs):
+        started = time.perf_counter()
+        raw, masks = observe(observations, layout, ppo.features, gates)
+        policy.normaliser.update(raw)
+        obs = policy.normaliser.normalise(raw)
+        with torch.no_grad():
+            step = policy.network.act(obs, masks, mask_value=ppo.mask_value, generator=run.generator)
+        actions = factored_actions(step.actions, layout.blueprints)
+        controller_seconds += time.perf_counter() - started
+
+        results = envs.step(actions)
+
+        step_rewards = torch.tensor([result.reward.total for result in results], dtype=torch.float64)
+        b_obs.append(obs)
+        b_masks.append(masks)
+        b_actions.append(step.actions)
+        logprobs.append(step.log_prob)
+        values.append(step.value)
+        rewards.append(run.reward_scaler.scale(step_rewards))
+        raw_rewards.append(step_rewards)
+        refused += sum(result.refused for result in results)
+        rollbacks += sum(result.rollback for result in results)
+        controller_seconds += sum(result.reward_seconds for result in results)
+        epoch_seconds += sum(result.epoch_seconds for result in results)
+        observations = tuple(result.observation for result in results)
+    run.reward_scaler.end_episodes()
+
+    # 2. Advantages: GAE along each env's episode; its last step is terminal (module docstring).
+    b_values = torch.stack(values)  # (T, E)
+    b_rewards = torch.stack(rewards)
+    b_advantages = torch.zeros_like(b_values)
+    b_returns = torch.zeros_like(b_values)
+    steps = ppo.episode_epochs
+    terminated = (False,) * (steps - 1) + (True,)
+    for env in range(envs.n_envs):
+        env_values = b_values[:, env].tolist()
+        advantages, returns = gae(
+            b_rewards[:, env].tolist(),
+            env_values,
+            next_values=(*env_values[1:], 0.0),
+            terminated=terminated,
+            truncated=(False,) * steps,
+            gamma=ppo.gamma,
+            lam=ppo.gae_lambda,
+        )
+        b_advantages[:, env] = torch.tensor(advantages)
+        b_returns[:, env] = torch.tensor(returns)
+
+    # 3. Update: epochs x minibatches of the clipped objective over the flattened rollout.
+    batch = RolloutBatch(
+        observations=concat(b_obs),
+        masks=concat(b_masks),
+        actions=concat(b_actions),
+        log_prob=torch.cat(logprobs),
+        values=b_values.flatten(),
+        advantages=b_advantages.flatten(),
+        returns=b_returns.flatten(),
+    )
+    stats: UpdateStats = ppo_update(
+        policy.network,
+        run.optimizer,
+        batch,
+        config=ppo,
+        entropy_coefficient=entropy_coef(run.episodes_done / run.episodes, ppo),
+        generator=run.generator,
+    )
+
+    # 4. Log.
+    run.episodes_done += envs.n_envs
+    outcomes = envs.outcomes()
+    log = UpdateLog(
+        update=len(run.history),
+        episodes=run.episodes_done,
+        mean_reward=torch.stack(raw_rewards).sum(dim=0).mean().item(),
+        mean_final_accuracy=sum(o["final_accuracy"] for o in outcomes) / len(outcomes),
+        mean_params=sum(o["params"] for o in outcomes) / len(outcomes),
+        entropy=stats.entropy,
+        approx_kl=stats.approx_kl,
+        policy_loss=stats.policy_loss,
+        value_loss=stats.value_loss,
+        stopped_early=stats.stopped_early,
+        illegal_fraction=refused / (steps * envs.n_envs),
+        rollbacks=rollbacks,
+        epoch_seconds=epoch_seconds,
+        controller_seconds=controller_seconds,
+    )
+    run.history.append(log)
+    return log
+
+
+UpdateCallback = Callable[[PPORun, UpdateLog], None]
+
+
+def start_ppo(config: RunConfig, ppo: PPOConfig, *, episodes: int, run_dir: Path | None) -> tuple[PPORun, PPODirectory | None]:
+    """A fresh run; the task, slots and run directory are checked before any file is written."""
+    run = PPORun(config, ppo, episodes=episodes)
+    directory = PPODirectory(run_dir) if run_dir is not None else None
+    if directory is not None:
+        directory.create({"run": to_primitives(run.config), "ppo": to_primitives(ppo)})
+    return run, directory
+
+
+def resume_ppo(run_dir: Path, *, episodes: int | None = None) -> tuple[PPORun, PPODirectory]:
+    """Continue a stopped run (to ``episodes`` in all, if given, else to its own target)."""
+    directory = PPODirectory(run_dir)
+    state = directory.load()
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            NOT_A_PPO_RUN_MESSAGE.format(path=directory.checkpoint, fmt=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
+        )
+    config = _structure(state["run_config"], RunConfig, directory.checkpoint)
+    ppo = _structure(state["ppo_config"], PPOConfig, directory.checkpoint)
+    run = PPORun(config, ppo, episodes=state["episodes"] if episodes is None else episodes)
+    run.load_state_dict(state, path=directory.checkpoint)
+    return run, directory
+
+
+def train_ppo(run: PPORun, directory: PPODirectory | None, *, on_update: UpdateCallback | None = None, stop_after: int | None = None) -> list[UpdateLog]:
+    """Updates until ``run.episodes`` episodes are done (or ``stop_after`` more updates), checkpointing each."""
+    done = 0
+    while not run.finished and (stop_after is None or done < stop_after):
+        log = run_update(run)
+        done += 1
+        if directory is not None:
+            directory.save(run.state_dict(), policy_payload(run.policy, run.layout, run.ppo))
+            directory.write_summary({"updates": [attrs.asdict(entry) for entry in run.history]})
+        if on_update is not None:
+            on_update(run, log)
+    return run.history
+
+
+def _structure(data: Any, cls: type, path: Path) -> Any:
+    result = from_primitives(data, cls)
+    if isinstance(result, Failure):
+        raise CheckpointError(f"{path}: {result.failure()}")
+    return result.unwrap()
