@@ -82,7 +82,12 @@ def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> 
     try:
         return torch.load(path, map_location=map_location)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(UNSAFE_MESSAGE.format(path=path, details=str(exc).splitlines()[0])) from exc
+        # torch refuses both pickled objects (an unsupported GLOBAL) and plain garbage this way.
+        lines = str(exc).splitlines()
+        refused = next((line.strip() for line in lines if "GLOBAL" in line.upper()), None)
+        if refused is None:
+            raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=lines[0] if lines else exc)) from exc
+        raise CheckpointError(UNSAFE_MESSAGE.format(path=path, details=refused)) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=exc)) from exc
 

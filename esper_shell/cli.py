@@ -15,10 +15,22 @@ from typing import Annotated, Any
 import typer
 from returns.result import Failure
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from esper_core import ConfigError, EsperError, RunConfig, from_primitives, parse_slot_id_result
+from esper_core import (
+    ConfigError,
+    EsperError,
+    RunConfig,
+    from_primitives,
+    parse_slot_id_result,
+)
 from esper_shell.bench.cli import bench_app
 from esper_shell.engine.run import final_metrics, resume, start, train
 from esper_shell.engine.trainer import EpochSummary, Trainer
@@ -28,6 +40,8 @@ from esper_shell.telemetry import ConsoleSink
 MULTI_VALUE_OPTIONS = frozenset({"--slots"})
 INVALID_SLOT_MESSAGE = "Invalid slot {slot!r}. Use canonical format: r0c0, r0c1, r0c2, ... Valid slots for task {task}: {valid}."
 RESUME_CONFLICT_MESSAGE = "--resume continues a run with its saved config; drop {options} (or start a new run)."
+RESUME_CONTROLLER_MESSAGE = "{path} holds a {saved} run; continue it with: esper-train {saved} --resume {path}"
+CONTROLLER_KEY_MESSAGE = "Config file {path} sets controller = {value!r}; the command chooses it (esper-train {value} ...)."
 CONFIG_READ_MESSAGE = "Cannot read config file {path}: {reason}."
 CONFIG_SHAPE_MESSAGE = "Config file {path} must hold RunConfig fields at the top level (see docs/cli.md)."
 
@@ -95,6 +109,8 @@ def build_config(controller: str, config_file: Path | None, overrides: dict[str,
     data = _read_config_file(config_file) if config_file is not None else {}
     if not isinstance(data, dict):
         raise ConfigError(CONFIG_SHAPE_MESSAGE.format(path=config_file))
+    if "controller" in data and data["controller"] != controller:
+        raise ConfigError(CONTROLLER_KEY_MESSAGE.format(path=config_file, value=data["controller"]))
     data.update({key: value for key, value in overrides.items() if value is not None})
     data["controller"] = controller
     slots = data.get("slots")
@@ -190,6 +206,9 @@ def _run(
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
             trainer, directory = resume(resume_dir)
+            if trainer.config.controller != controller:
+                raise ConfigError(RESUME_CONTROLLER_MESSAGE.format(
+                    path=resume_dir, saved=trainer.config.controller, command=controller))
         else:
             config = build_config(controller, config_file, overrides)
             trainer, directory = start(config, run_dir)

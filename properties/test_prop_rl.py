@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import attrs
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from returns.result import Success
 from strategies import finite_floats, gate_configs, seed_metrics, slot_ids
@@ -48,6 +48,8 @@ BLUEPRINT_POOL = ("noop", "norm", "conv_light", "lora")
 FULL_ALPHA_STAGES = frozenset({SeedStage.PROBATIONARY, SeedStage.FOSSILIZED})
 # Float sums that are equal on paper may differ in the last bit.
 ROUNDING = 1e-9
+# Tests that draw two observations and a config: fewer, still varied, examples keep the suite fast.
+pairs = settings(max_examples=50)
 
 # --- strategies -----------------------------------------------------------------------------
 
@@ -283,6 +285,7 @@ def reward(before: Observation, action: FactoredAction, after: Observation, term
 useless_contributions = st.none() | finite_floats(-20.0, 0.0)
 
 
+@pairs
 @given(with_seed_at([SeedStage.PROBATIONARY]), useless_contributions, st.booleans(), reward_configs)
 def test_fossilizing_a_useless_seed_earns_no_more_than_waiting(
     placed: tuple[Observation, int], contribution: float | None, terminal: bool, config: RewardConfig
@@ -299,6 +302,7 @@ def test_fossilizing_a_useless_seed_earns_no_more_than_waiting(
     assert fossilized <= waited + ROUNDING
 
 
+@pairs
 @given(useless_contributions, small_slot_configs, st.data(), reward_configs)
 def test_fossilizing_a_useless_seed_alone_is_never_net_rewarded(
     contribution: float | None, slots: SlotConfig, data: st.DataObject, config: RewardConfig
@@ -314,6 +318,7 @@ def test_fossilizing_a_useless_seed_alone_is_never_net_rewarded(
     assert reward(before, FactoredAction(op=LifecycleOp.FOSSILIZE, slot_index=index), after, False, config) <= ROUNDING
 
 
+@pairs
 @given(
     with_seed_at([SeedStage.BLENDING, SeedStage.PROBATIONARY]),
     finite_floats(1e-3, 50.0),
@@ -348,8 +353,23 @@ def test_culling_a_helpful_seed_earns_less_than_waiting(
 
 @st.composite
 def episodes(draw: st.DrawFn) -> list[Observation]:
+    """Observations of one slot configuration in a row; potentials read only the seeds' stages."""
     slots = draw(small_slot_configs)
-    return draw(st.lists(observations(slots), min_size=2, max_size=8))
+    staged = lambda slot_id: st.none() | st.builds(  # noqa: E731
+        SeedState,
+        seed_id=st.just("seed"),
+        slot_id=st.just(slot_id),
+        blueprint_id=st.just("norm"),
+        stage=st.sampled_from(SeedStage),
+        blend_algorithm=st.just(BLEND_ORDER[0]),
+    )
+    seed_rows = st.tuples(*(staged(slot_id) for slot_id in slots.slot_ids))
+    template = Observation(
+        epoch=0, max_epochs=1, slots=slots, seeds=(None,) * slots.num_slots, signals=SignalTracker(),
+        max_seeds=0, seeds_germinated=0, blueprints=(),
+    )
+    rows = draw(st.lists(seed_rows, min_size=2, max_size=8))
+    return [attrs.evolve(template, seeds=row) for row in rows]
 
 
 @given(episodes(), reward_configs.filter(lambda config: config.mode == SHAPED))
@@ -378,6 +398,7 @@ def test_pbrs_of_a_terminated_episode_sums_to_minus_the_initial_potential(
     assert discounted == pytest.approx(-potential(episode[0].seeds, config), abs=ROUNDING)
 
 
+@pairs
 @given(observations(), st.sampled_from(OP_ORDER), observations(), st.booleans())
 def test_sparse_reward_is_the_terminal_term_alone(
     before: Observation, op: LifecycleOp, after: Observation, terminal: bool

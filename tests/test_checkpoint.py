@@ -213,3 +213,10 @@ class TestAtomicSave:
             save_checkpoint(path, _model(), extra={"version": "new"})
         assert path.read_bytes() == before
         assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_garbage_bytes_are_reported_as_unreadable_not_unsafe(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="Cannot read"):
+        load_checkpoint(path, _model())

@@ -149,3 +149,15 @@ def test_console_script_runs_the_default_task_end_to_end(tmp_path: Path) -> None
     assert completed.returncode == 0, completed.stderr
     assert "final val accuracy" in completed.stdout
     assert (tmp_path / "run" / "checkpoints" / "latest.pt").is_file()
+
+
+class TestControllerConsistency:
+    def test_resume_with_the_other_command_is_refused(self, tmp_path: Path) -> None:
+        run = str(tmp_path / "run")
+        assert invoke("static", "--epochs", "2", "--quiet", "--run-dir", run).exit_code == 0
+        assert_user_error(invoke("heuristic", "--resume", run), "esper-train static --resume")
+
+    def test_config_file_cannot_choose_another_controller(self, tmp_path: Path) -> None:
+        config = tmp_path / "run.toml"
+        config.write_text('controller = "static"\n')
+        assert_user_error(invoke("heuristic", "--config", str(config)), "controller")

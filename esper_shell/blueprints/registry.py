@@ -12,6 +12,7 @@ import attrs
 from attrs.validators import instance_of, is_callable, min_len
 from torch import nn
 
+from esper_core import EsperError
 from esper_shell.hosts.protocol import is_positive_int
 
 DUPLICATE_MESSAGE = (
@@ -26,7 +27,7 @@ UNKNOWN_TOPOLOGY_MESSAGE = (
 CHANNELS_MESSAGE = "A seed needs a positive integer channel count, got {channels!r}."
 
 
-class UnknownBlueprintError(ValueError):
+class UnknownBlueprintError(EsperError):
     """A ``(topology, name)`` pair names no registered blueprint."""
 
 
@@ -34,11 +35,11 @@ class UnknownTopologyError(UnknownBlueprintError):
     """No blueprint at all is registered for the topology (often a typo such as 'CNN')."""
 
 
-class DuplicateBlueprintError(ValueError):
+class DuplicateBlueprintError(EsperError):
     """A second blueprint tried to take a registered ``(topology, name)``."""
 
 
-class SeedChannelsError(ValueError):
+class SeedChannelsError(EsperError):
     """A seed was requested for a channel count that is not a positive integer."""
 
 

@@ -64,8 +64,8 @@ def train(
             on_epoch(trainer, summary)
     if trainer.finished:
         trainer.emit([TelemetryEvent(kind="run_finished", epoch=trainer.epoch, payload=final_metrics(trainer))])
-    for sink in trainer.sinks:
-        sink.close()
+        for sink in trainer.sinks:
+            sink.close()
     return trainer.history
 
 

@@ -109,7 +109,7 @@ class Trainer:
         torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         data_dir = Path(config.data_dir) if config.data_dir is not None else None
-        self.batches = task.load(data_dir, config.seed)
+        self.batches = task.load(data_dir, config.seed, task.training.batch_size)
         self.model = MorphogeneticModel(
             task.build_host(), list(config.slots), lifecycle_config=config.lifecycle, device=self.device
         )
@@ -181,6 +181,8 @@ class Trainer:
         if verdict.action is GovernorAction.ROLLBACK:
             self._pending += self._rollback(verdict.reason)
             self.seed_optimizers.sync(self.model)
+            # No lifecycle step this epoch, but the model's epoch counter must still move on.
+            self.model.epoch += 1
             return None
         self._record(evaluation)
         if should_snapshot(self.epoch, self.config.governor, verdict=verdict):

@@ -79,7 +79,7 @@ DIGITS = TaskSpec(
     name="digits",
     description="scikit-learn's bundled 8x8 handwritten digits, upsampled to 16x16 (embedded, the default)",
     topology="cnn",
-    load=lambda data_dir, seed: _image_batches(load_digits(image_size=16, seed=seed), 64),
+    load=lambda data_dir, seed, batch_size: _image_batches(load_digits(image_size=16, seed=seed), batch_size),
     build_host=lambda: CNNHost((1, 1, 1), base_channels=1, in_channels=1, num_classes=10),
     default_slots=("r0c0", "r1c0", "r2c0"),
     training=TrainingSettings(epochs=40, batch_size=64, lr=0.05, threads=1, max_seeds=3),
@@ -92,7 +92,7 @@ SYNTHETIC = TaskSpec(
     name="synthetic",
     description="procedurally generated 32x32 RGB oriented gratings, 10 classes (embedded)",
     topology="cnn",
-    load=lambda data_dir, seed: _image_batches(make_synthetic(n_train=3000, n_val=1000, seed=seed), 128),
+    load=lambda data_dir, seed, batch_size: _image_batches(make_synthetic(n_train=3000, n_val=1000, seed=seed), batch_size),
     build_host=lambda: CNNHost((1, 1, 1), base_channels=2, in_channels=3, num_classes=10),
     default_slots=("r0c0", "r1c0", "r2c0"),
     training=TrainingSettings(epochs=30, batch_size=128, lr=0.05, threads=1, max_seeds=3),
@@ -105,7 +105,7 @@ PYDOC = TaskSpec(
     name="pydoc",
     description="byte-level language modelling on the prose bundled in Python's pydoc_data (embedded)",
     topology="transformer",
-    load=lambda data_dir, seed: _text_batches(load_pydoc(), 32),
+    load=lambda data_dir, seed, batch_size: _text_batches(load_pydoc(), batch_size),
     build_host=lambda: TransformerHost(
         vocab_size=BYTE_VOCAB, n_embd=32, n_head=2, n_layer=4, n_tiers=2, block_size=TEXT_BLOCK
     ),
@@ -118,7 +118,7 @@ CIFAR10 = TaskSpec(
     name="cifar10",
     description="CIFAR-10 from a local copy (--data-dir), official python or binary format",
     topology="cnn",
-    load=lambda data_dir, seed: _image_batches(load_cifar10(_require(data_dir, "cifar10")), 128),
+    load=lambda data_dir, seed, batch_size: _image_batches(load_cifar10(_require(data_dir, "cifar10")), batch_size),
     build_host=lambda: CNNHost((1, 1, 1), base_channels=16, in_channels=3, num_classes=10),
     default_slots=("r0c0", "r1c0", "r2c0"),
     training=TrainingSettings(epochs=30, batch_size=128, lr=0.05, threads=2, max_seeds=3),
@@ -130,7 +130,7 @@ TINYSTORIES = TaskSpec(
     name="tinystories",
     description="TinyStories from a local copy (--data-dir), byte-level language modelling",
     topology="transformer",
-    load=lambda data_dir, seed: _text_batches(load_tinystories(_require(data_dir, "tinystories")), 32),
+    load=lambda data_dir, seed, batch_size: _text_batches(load_tinystories(_require(data_dir, "tinystories")), batch_size),
     build_host=lambda: TransformerHost(
         vocab_size=BYTE_VOCAB, n_embd=64, n_head=4, n_layer=4, n_tiers=2, block_size=TEXT_BLOCK
     ),

@@ -52,7 +52,8 @@ class TaskSpec:
     name: str
     description: str
     topology: str
-    load: Callable[[Path | None, int], Batches]
+    # (data_dir, seed, batch_size) -> batches
+    load: Callable[[Path | None, int, int], Batches]
     build_host: Callable[[], nn.Module]
     default_slots: tuple[str, ...]
     training: TrainingSettings

@@ -1,0 +1,1 @@
+"""Learning the controller with PPO: policy network, vectorized environments, training loop."""
