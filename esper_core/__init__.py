@@ -4,7 +4,13 @@ Expected failures are ``returns.result.Failure`` values holding ``EsperError`` s
 (all ``ValueError``s); the shell raises them with their message.
 """
 
-from esper_core.action_space import FactoredAction, LifecycleOp, ResolvedAction, SlotConfig, resolve_action
+from esper_core.action_space import (
+    FactoredAction,
+    LifecycleOp,
+    ResolvedAction,
+    SlotConfig,
+    resolve_action,
+)
 from esper_core.blending import (
     BlendAlgorithm,
     BlendSchedule,
@@ -15,7 +21,15 @@ from esper_core.blending import (
 )
 from esper_core.config import GateConfig, LifecycleConfig
 from esper_core.controller import Controller, check_action, is_action_legal
-from esper_core.effects import BuildGate, BuildSeed, DiscardGate, DropSeed, Effect, Emit, SetIsolation
+from esper_core.effects import (
+    BuildGate,
+    BuildSeed,
+    DiscardGate,
+    DropSeed,
+    Effect,
+    Emit,
+    SetIsolation,
+)
 from esper_core.errors import (
     ActionError,
     ConfigError,
@@ -26,6 +40,15 @@ from esper_core.errors import (
     SchemaError,
     SlotIdError,
 )
+from esper_core.features import (
+    STAGE_ORDER,
+    FeatureConfig,
+    FeatureLayout,
+    check_layout,
+    feature_layout,
+    observation_features,
+)
+from esper_core.gae import gae
 from esper_core.gates import (
     GateResult,
     gate_embargo_over,
@@ -69,7 +92,24 @@ from esper_core.lifecycle import (
     tick_epoch,
 )
 from esper_core.lr_schedule import cosine_lr
+from esper_core.masks import (
+    BLEND_ORDER,
+    OP_ORDER,
+    ActionMasks,
+    action_masks,
+    masks_allow,
+)
 from esper_core.observation import Observation, slot_is_free
+from esper_core.ppo_config import PPOConfig, entropy_coef
+from esper_core.rewards import (
+    REWARD_MODES,
+    ActionCosts,
+    RewardBreakdown,
+    RewardConfig,
+    StagePotentials,
+    compute_reward,
+    potential,
+)
 from esper_core.run_config import CONTROLLERS, RunConfig
 from esper_core.serialization import (
     SLOT_SCHEMA_VERSION,
@@ -79,8 +119,19 @@ from esper_core.serialization import (
     to_primitives,
     unstructure_slot,
 )
-from esper_core.signals import SignalConfig, SignalTracker, reset_signals, update_signals
-from esper_core.slot_ids import format_slot_id, parse_slot_id, parse_slot_id_result, slot_sort_key, validate_slot_id
+from esper_core.signals import (
+    SignalConfig,
+    SignalTracker,
+    reset_signals,
+    update_signals,
+)
+from esper_core.slot_ids import (
+    format_slot_id,
+    parse_slot_id,
+    parse_slot_id_result,
+    slot_sort_key,
+    validate_slot_id,
+)
 from esper_core.stages import (
     CONTRIBUTING_STAGES,
     ISOLATED_STAGES,
@@ -96,14 +147,20 @@ from esper_core.static_controller import NoState, StaticController
 from esper_core.telemetry import Severity, TelemetryEvent
 
 __all__ = [
+    "BLEND_ORDER",
     "CONTRIBUTING_STAGES",
     "CONTROLLERS",
     "ISOLATED_STAGES",
     "LEGAL_TRANSITIONS",
     "LIVE_STAGES",
+    "OP_ORDER",
+    "REWARD_MODES",
     "SEED_MODULE_STAGES",
     "SLOT_SCHEMA_VERSION",
+    "STAGE_ORDER",
+    "ActionCosts",
     "ActionError",
+    "ActionMasks",
     "BlendAlgorithm",
     "BlendSchedule",
     "BlueprintPenalty",
@@ -117,6 +174,8 @@ __all__ = [
     "Emit",
     "EsperError",
     "FactoredAction",
+    "FeatureConfig",
+    "FeatureLayout",
     "GateConfig",
     "GateFailedError",
     "GateResult",
@@ -133,7 +192,10 @@ __all__ = [
     "LifecycleOp",
     "NoState",
     "Observation",
+    "PPOConfig",
     "ResolvedAction",
+    "RewardBreakdown",
+    "RewardConfig",
     "RunConfig",
     "SchemaError",
     "SeedMetrics",
@@ -146,23 +208,30 @@ __all__ = [
     "SlotConfig",
     "SlotIdError",
     "StageContext",
+    "StagePotentials",
     "StageRecord",
     "StaticController",
     "Step",
     "TelemetryEvent",
+    "action_masks",
     "advance_schedule",
     "advance_stage",
     "after_rollback",
     "automatic_target",
     "check_action",
     "check_blueprints",
+    "check_layout",
     "check_vitals",
+    "compute_reward",
     "converter",
     "cosine_lr",
     "cull",
+    "entropy_coef",
+    "feature_layout",
     "format_slot_id",
     "fossilize",
     "from_primitives",
+    "gae",
     "gate_embargo_over",
     "gate_for",
     "gate_g0_germinate",
@@ -175,9 +244,12 @@ __all__ = [
     "is_legal",
     "legal_targets",
     "linear_alpha",
+    "masks_allow",
+    "observation_features",
     "on_enter_stage",
     "parse_slot_id",
     "parse_slot_id_result",
+    "potential",
     "record_accuracy",
     "record_contribution",
     "record_gradient_health",

@@ -245,7 +245,9 @@ def _module_measures(module: SeedState | None, config: FeatureConfig) -> tuple[f
     contribution = None if module is None else _measured(module.metrics.counterfactual_contribution)
     ratio = None if module is None else _measured(module.metrics.seed_gradient_ratio)
     clip = config.feature_clip
-    contribution_feature = 0.0 if contribution is None else _bounded(contribution / config.contribution_scale, -clip, clip)
+    contribution_feature = (
+        0.0 if contribution is None else _bounded(contribution / config.contribution_scale, -clip, clip)
+    )
     ratio_feature = 0.0 if ratio is None else math.log1p(_bounded(ratio, 0.0, config.gradient_ratio_clip))
     return contribution_feature, _flag(contribution is not None), ratio_feature, _flag(ratio is not None)
 

@@ -95,7 +95,9 @@ class ActionMasks:
     @blend.validator
     def _check_blend(self, _attribute: attrs.Attribute[Mask], blend: Mask) -> None:
         if len(blend) != len(BLEND_ORDER):
-            message = BLEND_LENGTH_MESSAGE.format(expected=len(BLEND_ORDER), names=_names(BLEND_ORDER), found=len(blend))
+            message = BLEND_LENGTH_MESSAGE.format(
+                expected=len(BLEND_ORDER), names=_names(BLEND_ORDER), found=len(blend)
+            )
             raise ConfigError(message)
         if self.op[OP_ORDER.index(LifecycleOp.GERMINATE)]:
             for head, mask in (("blueprint", self.blueprint), ("blend", blend)):

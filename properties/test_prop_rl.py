@@ -3,6 +3,7 @@ anti-gaming rewards, telescoping shaping, and GAE's episode boundaries."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -35,6 +36,7 @@ from esper_core.ppo_config import PPOConfig
 from esper_core.rewards import (
     REWARD_MODES,
     SHAPED,
+    SPARSE,
     ActionCosts,
     RewardBreakdown,
     RewardConfig,
@@ -130,18 +132,23 @@ def stage_potentials(draw: st.DrawFn) -> StagePotentials:
     )
 
 
-reward_configs = st.builds(
-    RewardConfig,
-    mode=st.sampled_from(REWARD_MODES),
-    gamma=finite_floats(0.5, 1.0),
-    contribution_weight=unit_floats(),
-    contribution_cap=finite_floats(0.1, 20.0),
-    potentials=stage_potentials(),
-    rent_weight=unit_floats(),
-    action_costs=st.builds(ActionCosts, germinate=unit_floats(), cull=unit_floats(), fossilize=unit_floats()),
-    terminal_weight=finite_floats(0.0, 2.0),
-    accuracy_scale=finite_floats(1.0, 200.0),
-)
+def reward_configs_in(modes: Sequence[str]) -> st.SearchStrategy[RewardConfig]:
+    return st.builds(
+        RewardConfig,
+        mode=st.sampled_from(modes),
+        gamma=finite_floats(0.5, 1.0),
+        contribution_weight=unit_floats(),
+        contribution_cap=finite_floats(0.1, 20.0),
+        potentials=stage_potentials(),
+        rent_weight=unit_floats(),
+        action_costs=st.builds(ActionCosts, germinate=unit_floats(), cull=unit_floats(), fossilize=unit_floats()),
+        terminal_weight=finite_floats(0.0, 2.0),
+        accuracy_scale=finite_floats(1.0, 200.0),
+    )
+
+
+reward_configs = reward_configs_in(REWARD_MODES)
+shaped_reward_configs = reward_configs_in((SHAPED,))
 feature_configs = st.builds(
     FeatureConfig,
     accuracy_scale=finite_floats(1.0, 200.0),
@@ -174,7 +181,9 @@ def replace_seed(observation: Observation, index: int, seed: SeedState | None) -
 def every_action(observation: Observation) -> list[FactoredAction]:
     """Every op in every slot (one past the end too), with every blueprint and blend for GERMINATE."""
     indices = range(observation.slots.num_slots + 1)
-    actions = [FactoredAction(op=op, slot_index=i) for op in OP_ORDER if op is not LifecycleOp.GERMINATE for i in indices]
+    actions = [
+        FactoredAction(op=op, slot_index=i) for op in OP_ORDER if op is not LifecycleOp.GERMINATE for i in indices
+    ]
     actions += [
         FactoredAction(op=LifecycleOp.GERMINATE, slot_index=i, blueprint=blueprint, blend=blend)
         for i in indices
@@ -213,7 +222,9 @@ def test_sampling_op_then_slot_then_choices_gives_an_accepted_action(
     op = OP_ORDER[op_index]
     blueprint, blend = None, None
     if op is LifecycleOp.GERMINATE:
-        blueprint = data.draw(st.sampled_from([b for b, legal in zip(observation.blueprints, masks.blueprint) if legal]))
+        blueprint = data.draw(
+            st.sampled_from([b for b, legal in zip(observation.blueprints, masks.blueprint) if legal])
+        )
         blend = data.draw(st.sampled_from([b for b, legal in zip(BLEND_ORDER, masks.blend) if legal]))
     action = FactoredAction(op=op, slot_index=slot_index, blueprint=blueprint, blend=blend)
     assert isinstance(check_action(observation, action), Success)
@@ -239,9 +250,7 @@ def wild_observations(draw: st.DrawFn) -> Observation:
         if seed is None
         else attrs.evolve(
             seed,
-            metrics=attrs.evolve(
-                seed.metrics, counterfactual_contribution=draw(wild), seed_gradient_ratio=draw(wild)
-            ),
+            metrics=attrs.evolve(seed.metrics, counterfactual_contribution=draw(wild), seed_gradient_ratio=draw(wild)),
         )
         for seed in observation.seeds
     )
@@ -278,7 +287,9 @@ def as_culled(seed: SeedState, stage: SeedStage) -> SeedState:
     return attrs.evolve(seed, stage=stage, alpha=0.0, blend=None, isolate_gradients=False)
 
 
-def reward(before: Observation, action: FactoredAction, after: Observation, terminal: bool, config: RewardConfig) -> float:
+def reward(
+    before: Observation, action: FactoredAction, after: Observation, terminal: bool, config: RewardConfig
+) -> float:
     return compute_reward(before, action, after, terminal=terminal, config=config).total
 
 
@@ -324,7 +335,7 @@ def test_fossilizing_a_useless_seed_alone_is_never_net_rewarded(
     finite_floats(1e-3, 50.0),
     st.sampled_from([SeedStage.CULLED, SeedStage.EMBARGOED]),
     st.booleans(),
-    reward_configs.filter(lambda config: config.mode == SHAPED),
+    shaped_reward_configs,
 )
 def test_culling_a_helpful_seed_earns_less_than_waiting(
     placed: tuple[Observation, int], contribution: float, culled_stage: SeedStage, terminal: bool, config: RewardConfig
@@ -351,11 +362,8 @@ def test_culling_a_helpful_seed_earns_less_than_waiting(
 # --- rewards: shaping telescopes ---------------------------------------------------------------
 
 
-@st.composite
-def episodes(draw: st.DrawFn) -> list[Observation]:
-    """Observations of one slot configuration in a row; potentials read only the seeds' stages."""
-    slots = draw(small_slot_configs)
-    staged = lambda slot_id: st.none() | st.builds(  # noqa: E731
+def staged_seeds(slot_id: str) -> st.SearchStrategy[SeedState]:
+    return st.builds(
         SeedState,
         seed_id=st.just("seed"),
         slot_id=st.just(slot_id),
@@ -363,27 +371,39 @@ def episodes(draw: st.DrawFn) -> list[Observation]:
         stage=st.sampled_from(SeedStage),
         blend_algorithm=st.just(BLEND_ORDER[0]),
     )
-    seed_rows = st.tuples(*(staged(slot_id) for slot_id in slots.slot_ids))
+
+
+@st.composite
+def episodes(draw: st.DrawFn) -> list[Observation]:
+    """Observations of one slot configuration in a row; potentials read only the seeds' stages."""
+    slots = draw(small_slot_configs)
+    seed_rows = st.tuples(*(st.none() | staged_seeds(slot_id) for slot_id in slots.slot_ids))
     template = Observation(
-        epoch=0, max_epochs=1, slots=slots, seeds=(None,) * slots.num_slots, signals=SignalTracker(),
-        max_seeds=0, seeds_germinated=0, blueprints=(),
+        epoch=0,
+        max_epochs=1,
+        slots=slots,
+        seeds=(None,) * slots.num_slots,
+        signals=SignalTracker(),
+        max_seeds=0,
+        seeds_germinated=0,
+        blueprints=(),
     )
     rows = draw(st.lists(seed_rows, min_size=2, max_size=8))
     return [attrs.evolve(template, seeds=row) for row in rows]
 
 
-@given(episodes(), reward_configs.filter(lambda config: config.mode == SHAPED))
+@given(episodes(), shaped_reward_configs)
 def test_pbrs_telescopes_over_an_episode(episode: list[Observation], config: RewardConfig) -> None:
     """sum_t gamma^t (gamma phi_{t+1} - phi_t) = gamma^T phi_T - phi_0."""
     gamma, steps = config.gamma, len(episode) - 1
     wait = FactoredAction(op=LifecycleOp.WAIT)
-    shaped = [compute_reward(a, wait, b, terminal=False, config=config).pbrs for a, b in zip(episode, episode[1:])]
+    shaped = [compute_reward(a, wait, b, terminal=False, config=config).pbrs for a, b in itertools.pairwise(episode)]
     discounted = sum(gamma**t * term for t, term in enumerate(shaped))
     expected = gamma**steps * potential(episode[-1].seeds, config) - potential(episode[0].seeds, config)
     assert discounted == pytest.approx(expected, abs=ROUNDING)
 
 
-@given(episodes(), reward_configs.filter(lambda config: config.mode == SHAPED))
+@given(episodes(), shaped_reward_configs)
 def test_pbrs_of_a_terminated_episode_sums_to_minus_the_initial_potential(
     episode: list[Observation], config: RewardConfig
 ) -> None:
@@ -392,7 +412,7 @@ def test_pbrs_of_a_terminated_episode_sums_to_minus_the_initial_potential(
     last = len(episode) - 2
     shaped = [
         compute_reward(a, wait, b, terminal=t == last, config=config).pbrs
-        for t, (a, b) in enumerate(zip(episode, episode[1:]))
+        for t, (a, b) in enumerate(itertools.pairwise(episode))
     ]
     discounted = sum(config.gamma**t * term for t, term in enumerate(shaped))
     assert discounted == pytest.approx(-potential(episode[0].seeds, config), abs=ROUNDING)
@@ -403,7 +423,9 @@ def test_pbrs_of_a_terminated_episode_sums_to_minus_the_initial_potential(
 def test_sparse_reward_is_the_terminal_term_alone(
     before: Observation, op: LifecycleOp, after: Observation, terminal: bool
 ) -> None:
-    breakdown = compute_reward(before, FactoredAction(op=op), after, terminal=terminal, config=RewardConfig(mode="sparse"))
+    breakdown = compute_reward(
+        before, FactoredAction(op=op), after, terminal=terminal, config=RewardConfig(mode=SPARSE)
+    )
     assert breakdown == RewardBreakdown(terminal=breakdown.terminal)
     assert terminal or breakdown.terminal == 0.0
 
@@ -425,22 +447,32 @@ rewards_values = finite_floats(-10.0, 10.0)
 discounts = finite_floats(0.0, 1.0)
 
 
+# rewards, values, next_values, terminated, truncated
+Trajectory = tuple[list[float], list[float], list[float], list[bool], list[bool]]
+
+
 @st.composite
-def trajectories(draw: st.DrawFn, min_size: int = 0) -> tuple[list[float], list[float], list[float], list[bool], list[bool]]:
+def trajectories(draw: st.DrawFn, min_size: int = 0) -> Trajectory:
     size = draw(st.integers(min_size, 12))
-    column = lambda strategy: draw(st.lists(strategy, min_size=size, max_size=size))  # noqa: E731
-    return column(rewards_values), column(rewards_values), column(rewards_values), column(st.booleans()), column(st.booleans())
+    column = lambda strategy: draw(st.lists(strategy, min_size=size, max_size=size))
+    return (
+        column(rewards_values),
+        column(rewards_values),
+        column(rewards_values),
+        column(st.booleans()),
+        column(st.booleans()),
+    )
 
 
 @given(trajectories(), discounts, discounts)
-def test_returns_are_advantages_plus_values(trajectory: tuple, gamma: float, lam: float) -> None:  # type: ignore[type-arg]
+def test_returns_are_advantages_plus_values(trajectory: Trajectory, gamma: float, lam: float) -> None:
     advantages, returns = gae(*trajectory, gamma=gamma, lam=lam)
     assert returns == tuple(a + v for a, v in zip(advantages, trajectory[1]))
 
 
 @given(trajectories(min_size=1), trajectories(), st.sampled_from(["terminated", "truncated"]), discounts, discounts)
 def test_nothing_crosses_an_episode_boundary(
-    first: tuple, second: tuple, boundary: str, gamma: float, lam: float  # type: ignore[type-arg]
+    first: Trajectory, second: Trajectory, boundary: str, gamma: float, lam: float
 ) -> None:
     """GAE over two episodes back to back equals GAE over each: the trace stops at the boundary."""
     rewards, values, next_values, terminated, truncated = (list(column) for column in first)
@@ -462,4 +494,3 @@ def test_lam_one_on_a_terminated_episode_gives_discounted_monte_carlo_returns(
     _, returns = gae(rewards, values, next_values, terminated, [False] * size, gamma=gamma, lam=1.0)
     expected = [sum(gamma**k * r for k, r in enumerate(rewards[t:])) for t in range(size)]
     assert returns == pytest.approx(expected, abs=1e-6)
-

@@ -30,9 +30,10 @@ SLOTS = SlotConfig(("r0c0", "r1c0"))
 BLUEPRINTS = ("noop", "norm")
 LAYOUT = feature_layout(SLOTS, BLUEPRINTS)
 CONFIG = FeatureConfig()
+NO_SIGNALS = SignalTracker()
 
 
-def seed(stage: SeedStage, slot_id: str = "r0c0", alpha: float = 0.0, **metrics: float | int | None) -> SeedState:
+def seed(stage: SeedStage, slot_id: str = "r0c0", alpha: float = 0.0, **metrics: float | None) -> SeedState:
     return SeedState(
         seed_id="s",
         slot_id=slot_id,
@@ -44,7 +45,7 @@ def seed(stage: SeedStage, slot_id: str = "r0c0", alpha: float = 0.0, **metrics:
     )
 
 
-def observe(*seeds: SeedState | None, signals: SignalTracker = SignalTracker(), **fields: object) -> Observation:
+def observe(*seeds: SeedState | None, signals: SignalTracker = NO_SIGNALS, **fields: object) -> Observation:
     padded = (*seeds, *(None,) * (SLOTS.num_slots - len(seeds)))
     values: dict[str, object] = {
         "epoch": 5,
@@ -184,7 +185,9 @@ class TestGlobalFeatures:
         assert features["best_accuracy"] == 0.0
 
     def test_no_budget_at_all_reads_zero(self) -> None:
-        features = named(observation_features(observe(max_seeds=0, seeds_germinated=0), LAYOUT, CONFIG)[0], GLOBAL_NAMES)
+        features = named(
+            observation_features(observe(max_seeds=0, seeds_germinated=0), LAYOUT, CONFIG)[0], GLOBAL_NAMES
+        )
         assert features["germination_budget_left"] == 0.0
 
     def test_accuracy_delta_clipped(self) -> None:
@@ -251,7 +254,9 @@ class TestSlotFeatures:
         assert block["param_share"] == 0.0
 
     def test_nan_measurements_are_unmeasured(self) -> None:
-        block = slot_block(observe(seed(SeedStage.TRAINING, counterfactual_contribution=math.nan, seed_gradient_ratio=math.nan)))
+        block = slot_block(
+            observe(seed(SeedStage.TRAINING, counterfactual_contribution=math.nan, seed_gradient_ratio=math.nan))
+        )
         assert block["contribution_measured"] == 0.0
         assert block["gradient_ratio_measured"] == 0.0
         assert all(math.isfinite(value) for value in block.values())

@@ -21,7 +21,7 @@ GATES = GateConfig()
 WAIT, GERMINATE, CULL, FOSSILIZE = (OP_ORDER.index(op) for op in LifecycleOp)
 
 
-def seed(stage: SeedStage, slot_id: str = "r0c0", **metrics: float | int | None) -> SeedState:
+def seed(stage: SeedStage, slot_id: str = "r0c0", **metrics: float | None) -> SeedState:
     return SeedState(
         seed_id=f"seed-{slot_id}",
         slot_id=slot_id,
@@ -166,7 +166,9 @@ class TestActionMasksRecord:
 
     def test_refuses_a_wait_row_with_a_false_entry(self) -> None:
         with pytest.raises(ConfigError, match="WAIT is legal in every slot"):
-            ActionMasks((True, False, False, False), ((True, False), (False,) * 2, (False,) * 2, (False,) * 2), (), (True,) * 3)
+            ActionMasks(
+                (True, False, False, False), ((True, False), (False,) * 2, (False,) * 2, (False,) * 2), (), (True,) * 3
+            )
 
     def test_refuses_ragged_slot_rows(self) -> None:
         with pytest.raises(ConfigError, match="row lengths"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import pytest
 
 from esper_core.errors import ConfigError
@@ -16,12 +17,26 @@ from esper_core.serialization import from_primitives, to_primitives
 class TestPPOConfig:
     def test_defaults_are_the_design_s(self) -> None:
         config = PPOConfig()
-        assert (config.gamma, config.gae_lambda, config.clip, config.lr, config.adam_eps) == (0.995, 0.97, 0.2, 3e-4, 1e-5)
-        assert (config.value_coef, config.entropy_start, config.entropy_end, config.max_grad_norm) == (0.5, 0.05, 0.01, 0.5)
-        assert (config.update_epochs, config.minibatches, config.target_kl) == (4, 4, 0.015)
-        assert (config.episode_epochs, config.n_envs, config.hidden, config.mask_value) == (25, 2, 64, -1e9)
-        assert config.reward == RewardConfig()
-        assert config.features == FeatureConfig()
+        assert attrs.asdict(config, recurse=False) == {
+            "gamma": 0.995,
+            "gae_lambda": 0.97,
+            "clip": 0.2,
+            "lr": 3e-4,
+            "adam_eps": 1e-5,
+            "value_coef": 0.5,
+            "entropy_start": 0.05,
+            "entropy_end": 0.01,
+            "max_grad_norm": 0.5,
+            "update_epochs": 4,
+            "minibatches": 4,
+            "target_kl": 0.015,
+            "episode_epochs": 25,
+            "n_envs": 2,
+            "hidden": 64,
+            "mask_value": -1e9,
+            "reward": RewardConfig(),
+            "features": FeatureConfig(),
+        }
 
     def test_reward_left_unset_follows_gamma(self) -> None:
         assert PPOConfig(gamma=0.9).reward.gamma == 0.9

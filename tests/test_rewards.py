@@ -34,7 +34,7 @@ CULL = FactoredAction(op=LifecycleOp.CULL, slot_index=0)
 FOSSILIZE = FactoredAction(op=LifecycleOp.FOSSILIZE, slot_index=0)
 
 
-def seed(stage: SeedStage, slot_id: str = "r0c0", **metrics: float | int | None) -> SeedState:
+def seed(stage: SeedStage, slot_id: str = "r0c0", **metrics: float | None) -> SeedState:
     return SeedState(
         seed_id="s",
         slot_id=slot_id,
@@ -61,7 +61,12 @@ def observe(*seeds: SeedState | None, accuracy: float | None = None) -> Observat
 
 
 def reward(
-    before: Observation, action: FactoredAction, after: Observation, *, terminal: bool = False, config: RewardConfig = CONFIG
+    before: Observation,
+    action: FactoredAction,
+    after: Observation,
+    *,
+    terminal: bool = False,
+    config: RewardConfig = CONFIG,
 ) -> RewardBreakdown:
     return compute_reward(before, action, after, terminal=terminal, config=config)
 
@@ -140,13 +145,13 @@ class TestRentTerm:
 
     def test_weight_from_config(self) -> None:
         after = observe(seed(SeedStage.TRAINING, seed_param_count=1000, host_param_count=1000))
-        assert reward(after, WAIT, after, config=RewardConfig(rent_weight=2.0)).rent == pytest.approx(-2.0 * math.log(2.0))
+        assert reward(after, WAIT, after, config=RewardConfig(rent_weight=2.0)).rent == pytest.approx(
+            -2.0 * math.log(2.0)
+        )
 
 
 class TestActionCosts:
-    @pytest.mark.parametrize(
-        ("action", "cost"), [(WAIT, 0.0), (GERMINATE, 0.02), (CULL, 0.01), (FOSSILIZE, 0.01)]
-    )
+    @pytest.mark.parametrize(("action", "cost"), [(WAIT, 0.0), (GERMINATE, 0.02), (CULL, 0.01), (FOSSILIZE, 0.01)])
     def test_cost_per_op(self, action: FactoredAction, cost: float) -> None:
         assert reward(observe(), action, observe()).action_cost == -cost
 
@@ -232,7 +237,9 @@ class TestRecords:
         assert from_primitives(to_primitives(breakdown), RewardBreakdown).unwrap() == breakdown
 
     def test_config_round_trips_with_nested_records(self) -> None:
-        config = RewardConfig(mode=SPARSE, potentials=StagePotentials(blending=0.35), action_costs=ActionCosts(cull=0.2))
+        config = RewardConfig(
+            mode=SPARSE, potentials=StagePotentials(blending=0.35), action_costs=ActionCosts(cull=0.2)
+        )
         data = to_primitives(config)
         assert data["mode"] == "sparse"
         assert data["potentials"]["blending"] == 0.35

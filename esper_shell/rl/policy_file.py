@@ -31,7 +31,8 @@ from esper_shell.rl.policy import PolicyNetwork
 
 POLICY_FORMAT = "esper.policy"
 POLICY_VERSION = 1
-LAYOUT_FIELDS = ("global_names", "slot_names", "blueprints")
+# Blueprints first: the slot block names them too, and "other blueprints" is the clearer message.
+LAYOUT_FIELDS = ("blueprints", "global_names", "slot_names")
 
 NOT_A_POLICY_MESSAGE = (
     "{path} is not an Esper policy file (expected format {fmt!r} version {version}); "

@@ -60,8 +60,9 @@ class UpdateLog:
     # Refused actions / env steps: exact masks keep it at 0.
     illegal_fraction: float
     rollbacks: int
-    # Wall time of the envs' epochs, and of the controller around them (features, masks, policy, reward).
-    epoch_seconds: float
+    # Wall time of the envs (building the episode's hosts, then every epoch: apply, train, validate), and of
+    # the controller around them (features, masks, normaliser, policy forward, reward).
+    env_seconds: float
     controller_seconds: float
 
 
@@ -122,15 +123,17 @@ def run_update(run: PPORun) -> UpdateLog:
     """Collect one episode per env with the current policy, then improve the policy on it."""
     ppo, envs, policy, layout = run.ppo, run.envs, run.policy, run.layout
     gates = run.config.lifecycle.gates
-    controller_seconds = epoch_seconds = 0.0
+    controller_seconds = 0.0
 
     # 1. Rollout: every env plays one episode; the policy acts for all envs at once.
     b_obs: list[ObservationBatch] = []
     b_masks: list[MaskBatch] = []
     b_actions: list[ActionBatch] = []
-    logprobs, values, rewards, raw_rewards = [], [], [], []
+    logprobs, values, rewards, raw_rewards, terminals = [], [], [], [], []
     refused = rollbacks = 0
+    started = time.perf_counter()
     observations = envs.reset(run.episodes_done)
+    env_seconds = time.perf_counter() - started
     for _step in range(ppo.episode_epochs):
         started = time.perf_counter()
         raw, masks = observe(observations, layout, ppo.features, gates)
@@ -151,27 +154,28 @@ def run_update(run: PPORun) -> UpdateLog:
         values.append(step.value)
         rewards.append(run.reward_scaler.scale(step_rewards))
         raw_rewards.append(step_rewards)
+        terminals.append([result.terminal for result in results])
         refused += sum(result.refused for result in results)
         rollbacks += sum(result.rollback for result in results)
         controller_seconds += sum(result.reward_seconds for result in results)
-        epoch_seconds += sum(result.epoch_seconds for result in results)
+        env_seconds += sum(result.epoch_seconds for result in results)
         observations = tuple(result.observation for result in results)
     run.reward_scaler.end_episodes()
 
-    # 2. Advantages: GAE along each env's episode; its last step is terminal (module docstring).
+    # 2. Advantages: GAE along each env's episode. Its last step is terminal (module docstring), so
+    #    V(s_{t+1}) is needed only inside the episode, where it is the next step's value.
     b_values = torch.stack(values)  # (T, E)
     b_rewards = torch.stack(rewards)
     b_advantages = torch.zeros_like(b_values)
     b_returns = torch.zeros_like(b_values)
     steps = ppo.episode_epochs
-    terminated = (False,) * (steps - 1) + (True,)
     for env in range(envs.n_envs):
         env_values = b_values[:, env].tolist()
         advantages, returns = gae(
             b_rewards[:, env].tolist(),
             env_values,
             next_values=(*env_values[1:], 0.0),
-            terminated=terminated,
+            terminated=[step_terminals[env] for step_terminals in terminals],
             truncated=(False,) * steps,
             gamma=ppo.gamma,
             lam=ppo.gae_lambda,
@@ -214,7 +218,7 @@ def run_update(run: PPORun) -> UpdateLog:
         stopped_early=stats.stopped_early,
         illegal_fraction=refused / (steps * envs.n_envs),
         rollbacks=rollbacks,
-        epoch_seconds=epoch_seconds,
+        env_seconds=env_seconds,
         controller_seconds=controller_seconds,
     )
     run.history.append(log)

@@ -1,0 +1,66 @@
+"""`esper-train ppo`: a tiny run, resume, and the user-error paths (exit 2, one line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from esper_shell.cli import expand_multi_value_options
+from esper_shell.rl.cli import register
+
+runner = CliRunner()
+TINY = ["--episodes", "1", "--n-envs", "1", "--episode-epochs", "2"]
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.callback()(lambda: None)  # a group, so the command is addressed by name as under esper-train
+    register(app)
+    return app
+
+
+def invoke(*args: str):  # noqa: ANN201 - typer's Result
+    return runner.invoke(_app(), expand_multi_value_options(list(args)))
+
+
+def assert_user_error(result, *fragments: str) -> None:  # noqa: ANN001
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_ppo_trains_and_writes_a_policy(tmp_path: Path) -> None:
+    result = invoke("ppo", *TINY, "--slots", "r0c0", "r1c0", "--reward", "sparse", "--run-dir", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "policy.pt").is_file()
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["run"]["slots"] == ["r0c0", "r1c0"] and config["ppo"]["reward"]["mode"] == "sparse"
+
+
+def test_resume_extends_a_run(tmp_path: Path) -> None:
+    run = str(tmp_path / "run")
+    assert invoke("ppo", *TINY, "--run-dir", run).exit_code == 0
+    result = invoke("ppo", "--resume", run, "--episodes", "2")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((tmp_path / "run" / "summary.json").read_text())["updates"]) == 2
+
+
+def test_resume_refuses_other_settings(tmp_path: Path) -> None:
+    assert_user_error(invoke("ppo", "--resume", str(tmp_path), "--seed", "3"), "drop --seed")
+
+
+def test_legacy_slot_name_is_refused() -> None:
+    assert_user_error(invoke("ppo", *TINY, "--slots", "early"), "Invalid slot 'early'", "r0c0")
+
+
+def test_slot_the_host_lacks_is_refused() -> None:
+    assert_user_error(invoke("ppo", *TINY, "--slots", "r5c0"), "r5c0", "r0c0, r1c0, r2c0")
+
+
+def test_missing_run_to_resume(tmp_path: Path) -> None:
+    assert_user_error(invoke("ppo", "--resume", str(tmp_path / "none")), "No PPO run to resume")
