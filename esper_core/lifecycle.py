@@ -28,8 +28,7 @@ Step = tuple[SeedState, tuple[Effect, ...]]
 ILLEGAL_MESSAGE = "Seed {seed!r} in slot {slot} cannot move from {stage} to {target}; legal targets: {legal}."
 GATE_MESSAGE = "Seed {seed!r} in slot {slot} cannot enter {target}: gate {gate} failed: {failed}."
 GERMINATE_ONLY_MESSAGE = (
-    "Seed {seed!r} in slot {slot}: a seed enters GERMINATED only through germinate(), "
-    "which names its blueprint."
+    "Seed {seed!r} in slot {slot}: a seed enters GERMINATED only through germinate(), which names its blueprint."
 )
 NOT_GATED_MESSAGE = "Seed {seed!r} in slot {slot}: a measured alpha is recorded only for gated blending in BLENDING (stage {stage}, blend {blend})."
 ALPHA_RANGE_MESSAGE = "Measured alpha must lie in [0, 1], got {alpha!r}."
@@ -193,7 +192,9 @@ def germinate(
     slot_check = parse_slot_id_result(slot_id)
     if not isinstance(slot_check, Success):
         return Failure(slot_check.failure())
-    gate = gate_g0_germinate(slot_state, slot_id=slot_id, seed_id=seed_id, blueprint_id=blueprint_id, known_blueprints=known_blueprints)
+    gate = gate_g0_germinate(
+        slot_state, slot_id=slot_id, seed_id=seed_id, blueprint_id=blueprint_id, known_blueprints=known_blueprints
+    )
     if not gate.ok:
         message = GATE_MESSAGE.format(
             seed=seed_id, slot=slot_id, target=SeedStage.GERMINATED.name, gate=gate.gate, failed="; ".join(gate.failed)

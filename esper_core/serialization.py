@@ -118,13 +118,17 @@ def structure_slot(data: object) -> Result[SeedState | None, SchemaError]:
     seed = data["seed_state"]
     if seed is None:
         if data["blend"] is not None:
-            return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details="a blend schedule without a seed")))
+            return Failure(
+                SchemaError(INVALID_MESSAGE.format(what="slot state", details="a blend schedule without a seed"))
+            )
         if data["isolate_gradients"] is not False:
             details = f"isolate_gradients of an empty slot must be false, got {data['isolate_gradients']!r}"
             return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details=details)))
         return Success(None)
     if not isinstance(seed, dict):
-        return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details=f"seed_state is a {type(seed).__name__}")))
+        return Failure(
+            SchemaError(INVALID_MESSAGE.format(what="slot state", details=f"seed_state is a {type(seed).__name__}"))
+        )
     misplaced = sorted(_TOP_LEVEL_FIELDS & set(seed))
     if misplaced:
         details = f"seed_state must not hold {', '.join(misplaced)} (they sit at the top level)"

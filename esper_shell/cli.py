@@ -38,10 +38,14 @@ from esper_shell.tasks import TASKS, get_task
 from esper_shell.telemetry import ConsoleSink
 
 MULTI_VALUE_OPTIONS = frozenset({"--slots"})
-INVALID_SLOT_MESSAGE = "Invalid slot {slot!r}. Use canonical format: r0c0, r0c1, r0c2, ... Valid slots for task {task}: {valid}."
+INVALID_SLOT_MESSAGE = (
+    "Invalid slot {slot!r}. Use canonical format: r0c0, r0c1, r0c2, ... Valid slots for task {task}: {valid}."
+)
 RESUME_CONFLICT_MESSAGE = "--resume continues a run with its saved config; drop {options} (or start a new run)."
 RESUME_CONTROLLER_MESSAGE = "{path} holds a {saved} run; continue it with: esper-train {saved} --resume {path}"
-CONTROLLER_KEY_MESSAGE = "Config file {path} sets controller = {value!r}; the command chooses it (esper-train {value} ...)."
+CONTROLLER_KEY_MESSAGE = (
+    "Config file {path} sets controller = {value!r}; the command chooses it (esper-train {value} ...)."
+)
 CONFIG_READ_MESSAGE = "Cannot read config file {path}: {reason}."
 CONFIG_SHAPE_MESSAGE = "Config file {path} must hold RunConfig fields at the top level (see docs/cli.md)."
 
@@ -207,8 +211,11 @@ def _run(
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
             trainer, directory = resume(resume_dir)
             if trainer.config.controller != controller:
-                raise ConfigError(RESUME_CONTROLLER_MESSAGE.format(
-                    path=resume_dir, saved=trainer.config.controller, command=controller))
+                raise ConfigError(
+                    RESUME_CONTROLLER_MESSAGE.format(
+                        path=resume_dir, saved=trainer.config.controller, command=controller
+                    )
+                )
         else:
             config = build_config(controller, config_file, overrides)
             trainer, directory = start(config, run_dir)
@@ -233,8 +240,21 @@ def heuristic(
     quiet: Quiet = False,
 ) -> None:
     """Train with growth decided by the rule-based heuristic controller."""
-    _run("heuristic", task=task, slots=slots, epochs=epochs, max_seeds=max_seeds, device=device, seed=seed,
-         threads=threads, run_dir=run_dir, resume_dir=resume, config_file=config, data_dir=data_dir, quiet=quiet)
+    _run(
+        "heuristic",
+        task=task,
+        slots=slots,
+        epochs=epochs,
+        max_seeds=max_seeds,
+        device=device,
+        seed=seed,
+        threads=threads,
+        run_dir=run_dir,
+        resume_dir=resume,
+        config_file=config,
+        data_dir=data_dir,
+        quiet=quiet,
+    )
 
 
 @app.command()
@@ -253,8 +273,21 @@ def static(
     quiet: Quiet = False,
 ) -> None:
     """The baseline: the same host, data and budget, and nothing ever grows."""
-    _run("static", task=task, slots=slots, epochs=epochs, max_seeds=max_seeds, device=device, seed=seed,
-         threads=threads, run_dir=run_dir, resume_dir=resume, config_file=config, data_dir=data_dir, quiet=quiet)
+    _run(
+        "static",
+        task=task,
+        slots=slots,
+        epochs=epochs,
+        max_seeds=max_seeds,
+        device=device,
+        seed=seed,
+        threads=threads,
+        run_dir=run_dir,
+        resume_dir=resume,
+        config_file=config,
+        data_dir=data_dir,
+        quiet=quiet,
+    )
 
 
 @app.command("slots")

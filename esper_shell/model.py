@@ -205,7 +205,9 @@ class MorphogeneticModel(nn.Module):
         slot = self.slot(slot_id)
         algorithm = parse_blend(blend)
         known = self.known_blueprints
-        seed_params = get_blueprint(self.host.topology, blueprint).param_count(slot.channels) if blueprint in known else 0
+        seed_params = (
+            get_blueprint(self.host.topology, blueprint).param_count(slot.channels) if blueprint in known else 0
+        )
         result = germinate(
             slot.state,
             slot_id=slot_id,

@@ -211,7 +211,11 @@ class SeedSlot(nn.Module):
             # A module of the same blueprint is reused: torch overwrites all its weights next.
             same_blueprint = self.seed is not None and self.state is not None
             same_blueprint = same_blueprint and self.state.blueprint_id == restored.blueprint_id
-            seed = self.seed if same_blueprint else self._on_anchor(build_seed(self.topology, restored.blueprint_id, self.channels))
+            seed = (
+                self.seed
+                if same_blueprint
+                else self._on_anchor(build_seed(self.topology, restored.blueprint_id, self.channels))
+            )
         gate = None
         if _mode_for(restored) is _Mode.GATED:
             gate = self.gate if self.gate is not None else self._on_anchor(GatedBlend(self.channels))
@@ -219,4 +223,3 @@ class SeedSlot(nn.Module):
         self.gate = gate
         self._reset_gate_measurement()
         self._set_state(restored)
-

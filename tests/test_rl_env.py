@@ -60,7 +60,9 @@ class TestVecEnv:
     def test_a_rollback_stays_in_its_env(self) -> None:
         envs = VecEnv(RunConfig(), n_envs=2, episode_epochs=3, reward=RewardConfig())
         envs.reset(first_episode=0)
-        envs.trainers[0].loss_fn = lambda output, target: torch.nn.functional.cross_entropy(output, target) * float("nan")
+        envs.trainers[0].loss_fn = lambda output, target: (
+            torch.nn.functional.cross_entropy(output, target) * float("nan")
+        )
         steps = envs.step([FactoredAction(op=LifecycleOp.WAIT)] * 2)
         assert [s.rollback for s in steps] == [True, False]
         assert steps[1].observation.signals.epochs_seen == 2  # the other env trained on undisturbed
@@ -129,6 +131,9 @@ class TestDeployment:
         assert len(decisions) == 3 and not [e for e in decisions if "refused" in e.payload]
 
     def test_policy_for_other_blueprints_is_refused_naming_both(self, policy_file: Path) -> None:
-        with pytest.raises(CheckpointError, match=r"blueprints \['noop', 'norm'.*but this run has \['noop', 'norm', 'lora'"):
-            load_policy_controller(policy_file, SlotConfig(("r0c0",)), ("noop", "norm", "lora", "attention", "mlp"),
-                                   gates=GateConfig())
+        with pytest.raises(
+            CheckpointError, match=r"blueprints \['noop', 'norm'.*but this run has \['noop', 'norm', 'lora'"
+        ):
+            load_policy_controller(
+                policy_file, SlotConfig(("r0c0",)), ("noop", "norm", "lora", "attention", "mlp"), gates=GateConfig()
+            )

@@ -34,7 +34,9 @@ GLOBAL, SLOT, BLUEPRINTS = 5, 7, 4
 BLUEPRINT_NAMES = ("noop", "norm", "conv_light", "depthwise")
 
 
-def _network(seed: int = 0, *, global_size: int = GLOBAL, slot_size: int = SLOT, blueprints: int = BLUEPRINTS) -> PolicyNetwork:
+def _network(
+    seed: int = 0, *, global_size: int = GLOBAL, slot_size: int = SLOT, blueprints: int = BLUEPRINTS
+) -> PolicyNetwork:
     torch.manual_seed(seed)
     return PolicyNetwork(global_size, slot_size, blueprints, hidden=16)
 
@@ -75,24 +77,32 @@ class TestMaskedCategorical:
         assert dist.log_prob(torch.tensor([2])).item() == pytest.approx(math.log(2 / 3), rel=1e-6)
 
     def test_masked_entries_are_never_sampled(self) -> None:
-        dist = MaskedCategorical(torch.zeros(2000, 3), torch.tensor([[True, False, True]]).expand(2000, 3), mask_value=MASK_VALUE)
+        dist = MaskedCategorical(
+            torch.zeros(2000, 3), torch.tensor([[True, False, True]]).expand(2000, 3), mask_value=MASK_VALUE
+        )
         samples = dist.sample(torch.Generator().manual_seed(0))
         assert set(samples.tolist()) == {0, 2}
 
     def test_mode_is_the_best_legal_entry(self) -> None:
-        dist = MaskedCategorical(torch.tensor([[9.0, 1.0, 2.0]]), torch.tensor([[False, True, True]]), mask_value=MASK_VALUE)
+        dist = MaskedCategorical(
+            torch.tensor([[9.0, 1.0, 2.0]]), torch.tensor([[False, True, True]]), mask_value=MASK_VALUE
+        )
         assert dist.mode().tolist() == [2]
 
     def test_an_all_masked_row_is_refused(self) -> None:
         with pytest.raises(PolicyInputError, match=r"Rows \[1\]"):
-            MaskedCategorical(torch.zeros(2, 3), torch.tensor([[True, True, True], [False, False, False]]), mask_value=MASK_VALUE)
+            MaskedCategorical(
+                torch.zeros(2, 3), torch.tensor([[True, True, True], [False, False, False]]), mask_value=MASK_VALUE
+            )
 
 
 class TestPolicyNetwork:
     @pytest.mark.parametrize("slots", [1, 3, 6])
     def test_slot_head_scores_every_configured_slot(self, slots: int) -> None:
         network = _network()  # one network, whatever the slot count
-        step = network.act(_observations(2, slots), _masks(2, slots, op=LifecycleOp.CULL, slot=slots - 1), mask_value=MASK_VALUE)
+        step = network.act(
+            _observations(2, slots), _masks(2, slots, op=LifecycleOp.CULL, slot=slots - 1), mask_value=MASK_VALUE
+        )
         assert step.actions.slot.tolist() == [slots - 1, slots - 1]
 
     def test_parameter_count_does_not_depend_on_the_slot_count(self) -> None:
@@ -166,8 +176,13 @@ def _seed(draw: st.DrawFn, slot_id: str) -> SeedState | None:
     )
     alpha = 1.0 if stage in (SeedStage.PROBATIONARY, SeedStage.FOSSILIZED) else 0.0
     return SeedState(
-        seed_id=f"{slot_id}-seed", slot_id=slot_id, blueprint_id=draw(st.sampled_from(BLUEPRINT_NAMES)), stage=stage,
-        blend_algorithm=BlendAlgorithm.LINEAR, alpha=alpha, metrics=metrics,
+        seed_id=f"{slot_id}-seed",
+        slot_id=slot_id,
+        blueprint_id=draw(st.sampled_from(BLUEPRINT_NAMES)),
+        stage=stage,
+        blend_algorithm=BlendAlgorithm.LINEAR,
+        alpha=alpha,
+        metrics=metrics,
     )
 
 

@@ -58,7 +58,9 @@ def _batch(network: PolicyNetwork, advantages: list[float]) -> RolloutBatch:
     """Rows that all choose GERMINATE in slot 0 or WAIT, with the given advantages."""
     rows = len(advantages)
     generator = torch.Generator().manual_seed(0)
-    observations = ObservationBatch(torch.randn(rows, 5, generator=generator), torch.randn(rows, 2, 7, generator=generator))
+    observations = ObservationBatch(
+        torch.randn(rows, 5, generator=generator), torch.randn(rows, 2, 7, generator=generator)
+    )
     masks = MaskBatch(
         op=torch.ones(rows, len(OPS), dtype=torch.bool),
         slot=torch.ones(rows, len(OPS), 2, dtype=torch.bool),
@@ -75,8 +77,13 @@ def _batch(network: PolicyNetwork, advantages: list[float]) -> RolloutBatch:
     with torch.no_grad():
         evaluated = network.evaluate_actions(observations, actions, masks, mask_value=-1e9)
     return RolloutBatch(
-        observations=observations, masks=masks, actions=actions, log_prob=evaluated.log_prob,
-        values=evaluated.value, advantages=torch.tensor(advantages), returns=torch.tensor(advantages),
+        observations=observations,
+        masks=masks,
+        actions=actions,
+        log_prob=evaluated.log_prob,
+        values=evaluated.value,
+        advantages=torch.tensor(advantages),
+        returns=torch.tensor(advantages),
     )
 
 
@@ -90,8 +97,14 @@ class TestUpdate:
         network = _network()
         batch = _batch(network, [1.0, -1.0] * 8)
         optimizer = torch.optim.Adam(network.parameters(), lr=1e-2)
-        stats = ppo_update(network, optimizer, batch, config=PPOConfig(target_kl=10.0, minibatches=1),
-                           entropy_coefficient=0.0, generator=torch.Generator().manual_seed(0))
+        stats = ppo_update(
+            network,
+            optimizer,
+            batch,
+            config=PPOConfig(target_kl=10.0, minibatches=1),
+            entropy_coefficient=0.0,
+            generator=torch.Generator().manual_seed(0),
+        )
         with torch.no_grad():
             after = network.evaluate_actions(batch.observations, batch.actions, batch.masks, mask_value=-1e9).log_prob
         change = after - batch.log_prob
@@ -101,8 +114,14 @@ class TestUpdate:
     def test_update_stops_once_kl_exceeds_the_target(self) -> None:
         network = _network()
         optimizer = torch.optim.Adam(network.parameters(), lr=1e-1)
-        stats = ppo_update(network, optimizer, _batch(network, [1.0, -1.0] * 8), config=PPOConfig(target_kl=1e-6),
-                           entropy_coefficient=0.0, generator=torch.Generator().manual_seed(0))
+        stats = ppo_update(
+            network,
+            optimizer,
+            _batch(network, [1.0, -1.0] * 8),
+            config=PPOConfig(target_kl=1e-6),
+            entropy_coefficient=0.0,
+            generator=torch.Generator().manual_seed(0),
+        )
         assert stats.stopped_early
         assert stats.steps < 4 * 4
         assert stats.approx_kl > 1e-6

@@ -27,7 +27,9 @@ def overhead_command(
 
 @bench_app.command("counterfactual")
 def counterfactual_command(
-    repeats: Annotated[int, typer.Option(help="Timed passes per candidate.")] = counterfactual.CounterfactualConfig().repeats,
+    repeats: Annotated[
+        int, typer.Option(help="Timed passes per candidate.")
+    ] = counterfactual.CounterfactualConfig().repeats,
 ) -> None:
     """Fused counterfactual validation against a plain pass and the naive 1 + n passes."""
     typer.echo(counterfactual.report(counterfactual.CounterfactualConfig(repeats=repeats)))

@@ -116,9 +116,7 @@ def run(config: OverheadConfig) -> dict[str, float]:
     channels = host().injection_points[SLOT]
     for stage in (SeedStage.TRAINING, SeedStage.BLENDING):
         model = _prepare(_seeded_model(host(), config, stage), config, train=True)
-        reference = _prepare(
-            HostWithModule(host(), SLOT, copy.deepcopy(model.slot(SLOT).seed)), config, train=True
-        )
+        reference = _prepare(HostWithModule(host(), SLOT, copy.deepcopy(model.slot(SLOT).seed)), config, train=True)
         t = median_seconds(
             {"model": _train_step(model, x), "ref": _train_step(reference, x)},
             repeats=config.repeats,
@@ -128,7 +126,9 @@ def run(config: OverheadConfig) -> dict[str, float]:
 
     model = _prepare(_seeded_model(host(), config, SeedStage.TRAINING), config, train=False)
     bare = _prepare(host(), config, train=False)
-    t = median_seconds({"model": _eval_step(model, x), "bare": _eval_step(bare, x)}, repeats=config.repeats, warmup=config.warmup)
+    t = median_seconds(
+        {"model": _eval_step(model, x), "bare": _eval_step(bare, x)}, repeats=config.repeats, warmup=config.warmup
+    )
     ratios["no-grad eval, seed in TRAINING / bare host"] = t["model"] / t["bare"]
 
     ratios["checkpoint save+load / torch.save+load of state_dict"] = _checkpoint_ratio(host, config, channels)

@@ -7,7 +7,9 @@ import torch
 from esper_core import ConfigError
 
 NO_CUDA_MESSAGE = "Device {device!r} requested but CUDA is not available here; use --device cpu (or auto)."
-BAD_INDEX_MESSAGE = "Device {device!r} does not exist: this machine has {count} CUDA device(s) (cuda:0 ... cuda:{last})."
+BAD_INDEX_MESSAGE = (
+    "Device {device!r} does not exist: this machine has {count} CUDA device(s) (cuda:0 ... cuda:{last})."
+)
 BAD_DEVICE_MESSAGE = "Unknown device {device!r}; use auto, cpu, cuda or cuda:N."
 
 

@@ -18,7 +18,9 @@ from esper_shell.telemetry import JsonlSink, TelemetrySink
 EpochCallback = Callable[[Trainer, EpochSummary], None]
 
 
-def start(config: RunConfig, run_dir: Path | None, *, sinks: Iterable[TelemetrySink] = ()) -> tuple[Trainer, RunDirectory | None]:
+def start(
+    config: RunConfig, run_dir: Path | None, *, sinks: Iterable[TelemetrySink] = ()
+) -> tuple[Trainer, RunDirectory | None]:
     """Build a fresh run; every check (task, slots, blueprints, data, run dir) happens before any file is written."""
     task = get_task(config.task)
     resolved = resolve_config(config, task)
@@ -27,7 +29,9 @@ def start(config: RunConfig, run_dir: Path | None, *, sinks: Iterable[TelemetryS
     if directory is not None:
         directory.create(resolved)
         trainer.sinks = (*trainer.sinks, JsonlSink(directory.events))
-    trainer.emit([TelemetryEvent(kind="run_started", epoch=0, payload={"task": task.name, "controller": resolved.controller})])
+    trainer.emit(
+        [TelemetryEvent(kind="run_started", epoch=0, payload={"task": task.name, "controller": resolved.controller})]
+    )
     return trainer, directory
 
 

@@ -1,9 +1,9 @@
 """A run directory: its config, its event log, its checkpoint, its summary.
 
-    RUN_DIR/config.json          the resolved RunConfig (primitives)
-    RUN_DIR/events.jsonl         every telemetry event, one per line
-    RUN_DIR/checkpoints/latest.pt  training state, written atomically every N epochs
-    RUN_DIR/summary.json         per-epoch metrics, rewritten at the end of each epoch
+RUN_DIR/config.json          the resolved RunConfig (primitives)
+RUN_DIR/events.jsonl         every telemetry event, one per line
+RUN_DIR/checkpoints/latest.pt  training state, written atomically every N epochs
+RUN_DIR/summary.json         per-epoch metrics, rewritten at the end of each epoch
 """
 
 from __future__ import annotations
@@ -62,7 +62,11 @@ class RunDirectory:
         if not self.checkpoint.is_file():
             raise CheckpointError(NO_RUN_MESSAGE.format(path=self.path, checkpoint=self.checkpoint))
         payload = safe_torch_load(self.checkpoint)
-        if not isinstance(payload, dict) or payload.get("format") != RUN_FORMAT or payload.get("version") != RUN_VERSION:
+        if (
+            not isinstance(payload, dict)
+            or payload.get("format") != RUN_FORMAT
+            or payload.get("version") != RUN_VERSION
+        ):
             raise CheckpointError(NOT_A_RUN_MESSAGE.format(path=self.checkpoint, fmt=RUN_FORMAT, version=RUN_VERSION))
         return payload
 

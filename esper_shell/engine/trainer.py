@@ -165,8 +165,12 @@ class Trainer:
         decide between this and ``act``.
         """
         self._started = time.perf_counter()
-        lr = cosine_lr(self.epoch, self.total_epochs, base_lr=self.task.training.lr,
-                       final_fraction=self.task.training.final_lr_fraction)
+        lr = cosine_lr(
+            self.epoch,
+            self.total_epochs,
+            base_lr=self.task.training.lr,
+            final_fraction=self.task.training.final_lr_fraction,
+        )
         for group in self.host_optimizer.param_groups:
             group["lr"] = lr
         self.seed_optimizers.set_lr(lr)
@@ -300,7 +304,9 @@ class Trainer:
             if isinstance(checked, Failure):
                 raise checked.failure()
             if action.op is LifecycleOp.GERMINATE:
-                events += self.model.germinate(slot_id, action.blueprint, action.blend or self.config.lifecycle.default_blend, accuracy=accuracy)
+                events += self.model.germinate(
+                    slot_id, action.blueprint, action.blend or self.config.lifecycle.default_blend, accuracy=accuracy
+                )
             elif action.op is LifecycleOp.CULL:
                 events += self.model.cull(slot_id)
                 self.health.forget(slot_id)
@@ -308,9 +314,16 @@ class Trainer:
                 events += self.model.fossilize(slot_id)
         except (ActionError, GateFailedError) as refused:
             payload["refused"] = str(refused)
-            return [TelemetryEvent(kind="decision", epoch=self.epoch, slot_id=slot_id, severity=Severity.WARNING, payload=payload)]
+            return [
+                TelemetryEvent(
+                    kind="decision", epoch=self.epoch, slot_id=slot_id, severity=Severity.WARNING, payload=payload
+                )
+            ]
         severity = Severity.DEBUG if action.op is LifecycleOp.WAIT else Severity.INFO
-        return [TelemetryEvent(kind="decision", epoch=self.epoch, slot_id=slot_id, severity=severity, payload=payload), *events]
+        return [
+            TelemetryEvent(kind="decision", epoch=self.epoch, slot_id=slot_id, severity=severity, payload=payload),
+            *events,
+        ]
 
     # -- governor --------------------------------------------------------------------------------
     def _take_snapshot(self) -> dict[str, Any]:
@@ -338,10 +351,15 @@ class Trainer:
         self.governor = after_rollback(self.governor)
         self.signals = reset_signals(self.signals)
         restored = "none (no snapshot yet)" if snapshot is None else snapshot["epoch"]
-        events.insert(0, TelemetryEvent(
-            kind="rollback", epoch=self.epoch, severity=Severity.WARNING,
-            payload={"reason": reason, "restored_epoch": restored},
-        ))
+        events.insert(
+            0,
+            TelemetryEvent(
+                kind="rollback",
+                epoch=self.epoch,
+                severity=Severity.WARNING,
+                payload={"reason": reason, "restored_epoch": restored},
+            ),
+        )
         return events
 
     # -- checkpoints -----------------------------------------------------------------------------

@@ -70,7 +70,9 @@ def _drive(run: PPORun, directory: Any) -> None:
         console=Console(stderr=True),
     )
     with progress:
-        task_id = progress.add_task("", total=run.episodes, completed=run.episodes_done, name=run.config.task, status="")
+        task_id = progress.add_task(
+            "", total=run.episodes, completed=run.episodes_done, name=run.config.task, status=""
+        )
 
         def on_update(current: PPORun, log: UpdateLog) -> None:
             progress.update(task_id, completed=current.episodes_done, status=_status(log))
@@ -95,23 +97,47 @@ def _print_summary(run: PPORun, directory: Any) -> None:
 
 
 def ppo(
-    episodes: Annotated[int | None, typer.Option(min=1, help=f"Episodes in all, over every env (default {DEFAULT_EPISODES}).")] = None,
-    n_envs: Annotated[int | None, typer.Option("--n-envs", min=1, help="Envs (hosts) trained side by side (default 2).")] = None,
+    episodes: Annotated[
+        int | None, typer.Option(min=1, help=f"Episodes in all, over every env (default {DEFAULT_EPISODES}).")
+    ] = None,
+    n_envs: Annotated[
+        int | None, typer.Option("--n-envs", min=1, help="Envs (hosts) trained side by side (default 2).")
+    ] = None,
     task: Annotated[str | None, typer.Option(help="Task preset (default digits).")] = None,
-    slots: Annotated[list[str] | None, typer.Option(help="Slots to enable, e.g. --slots r0c0 r1c0 (default: the task's).")] = None,
-    reward: Annotated[RewardMode, typer.Option(help="shaped (dense terms) or sparse (terminal accuracy only).")] = RewardMode.shaped,
+    slots: Annotated[
+        list[str] | None, typer.Option(help="Slots to enable, e.g. --slots r0c0 r1c0 (default: the task's).")
+    ] = None,
+    reward: Annotated[
+        RewardMode, typer.Option(help="shaped (dense terms) or sparse (terminal accuracy only).")
+    ] = RewardMode.shaped,
     max_seeds: Annotated[int | None, typer.Option("--max-seeds", help="Most seeds per episode.")] = None,
-    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Directory for config, checkpoint, policy.pt and summary.")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Directory for config, checkpoint, policy.pt and summary.")
+    ] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the stopped PPO run in this directory.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed; episode k trains its host with seed + k (default 0).")] = None,
-    device: Annotated[str | None, typer.Option(help="Device of the hosts: auto, cpu, cuda or cuda:N (the policy runs on CPU).")] = None,
-    episode_epochs: Annotated[int | None, typer.Option("--episode-epochs", min=1, help="Host epochs per episode (default 25).")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Local copy of cifar10 / tinystories data.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; episode k trains its host with seed + k (default 0).")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Device of the hosts: auto, cpu, cuda or cuda:N (the policy runs on CPU).")
+    ] = None,
+    episode_epochs: Annotated[
+        int | None, typer.Option("--episode-epochs", min=1, help="Host epochs per episode (default 25).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Local copy of cifar10 / tinystories data.")
+    ] = None,
 ) -> None:
     """Learn the growth controller with PPO; the policy drives 'esper-train heuristic --policy RUN_DIR/policy.pt'."""
     options = {
-        "n_envs": n_envs, "task": task, "slots": slots, "max_seeds": max_seeds, "seed": seed,
-        "device": device, "episode_epochs": episode_epochs, "data_dir": None if data_dir is None else str(data_dir),
+        "n_envs": n_envs,
+        "task": task,
+        "slots": slots,
+        "max_seeds": max_seeds,
+        "seed": seed,
+        "device": device,
+        "episode_epochs": episode_epochs,
+        "data_dir": None if data_dir is None else str(data_dir),
     }
     try:
         if resume is not None:

@@ -61,7 +61,12 @@ class PolicyNetwork(nn.Module):
 
     def __init__(self, global_size: int, slot_size: int, n_blueprints: int, *, hidden: int) -> None:
         super().__init__()
-        self.sizes = {"global_size": global_size, "slot_size": slot_size, "n_blueprints": n_blueprints, "hidden": hidden}
+        self.sizes = {
+            "global_size": global_size,
+            "slot_size": slot_size,
+            "n_blueprints": n_blueprints,
+            "hidden": hidden,
+        }
         self.global_encoder = nn.Sequential(_mlp(global_size, hidden, hidden, HIDDEN_GAIN), nn.Tanh())
         self.slot_encoder = nn.Sequential(_mlp(slot_size, hidden, hidden, HIDDEN_GAIN), nn.Tanh())
         self.context = nn.Sequential(_layer(2 * hidden, hidden, HIDDEN_GAIN), nn.Tanh())
@@ -78,10 +83,6 @@ class PolicyNetwork(nn.Module):
         pooled = slots.mean(dim=1)
         context = self.context(torch.cat([self.global_encoder(observations.global_features), pooled], dim=-1))
         return context, slots
-
-    def value(self, observations: ObservationBatch) -> torch.Tensor:
-        context, _ = self.encode(observations)
-        return self.value_head(context).squeeze(-1)
 
     def act(
         self,
@@ -110,7 +111,9 @@ class PolicyNetwork(nn.Module):
 
         return self._decide(observations, masks, mask_value, choose)
 
-    def _decide(self, observations: ObservationBatch, masks: MaskBatch, mask_value: float, choose: Choose) -> PolicyStep:
+    def _decide(
+        self, observations: ObservationBatch, masks: MaskBatch, mask_value: float, choose: Choose
+    ) -> PolicyStep:
         context, slots = self.encode(observations)
         rows = torch.arange(context.shape[0])
 
@@ -129,7 +132,9 @@ class PolicyNetwork(nn.Module):
         blueprint_mask = _relevant(masks.blueprint, germinates)
         blueprint_dist = MaskedCategorical(self.blueprint_head(choice_inputs), blueprint_mask, mask_value=mask_value)
         blueprint = choose("blueprint", blueprint_dist)
-        blend_dist = MaskedCategorical(self.blend_head(choice_inputs), _relevant(masks.blend, germinates), mask_value=mask_value)
+        blend_dist = MaskedCategorical(
+            self.blend_head(choice_inputs), _relevant(masks.blend, germinates), mask_value=mask_value
+        )
         blend = choose("blend", blend_dist)
 
         log_prob = (

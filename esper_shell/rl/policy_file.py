@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import torch
 from returns.result import Failure
 
 from esper_core.features import FeatureConfig, FeatureLayout
@@ -76,7 +75,11 @@ def policy_payload(policy: Policy, layout: FeatureLayout, ppo: PPOConfig) -> dic
 
 def check_layout_matches(payload: Any, layout: FeatureLayout, *, path: Path, same_slots: bool) -> None:
     """Raise one ``CheckpointError`` naming the saved and the current value of the first field that differs."""
-    if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT or payload.get("version") != POLICY_VERSION:
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != POLICY_FORMAT
+        or payload.get("version") != POLICY_VERSION
+    ):
         raise CheckpointError(NOT_A_POLICY_MESSAGE.format(path=path, fmt=POLICY_FORMAT, version=POLICY_VERSION))
     saved, current = payload["layout"], layout_primitives(layout)
     if same_slots and saved["slot_ids"] != current["slot_ids"]:
@@ -87,7 +90,9 @@ def check_layout_matches(payload: Any, layout: FeatureLayout, *, path: Path, sam
         )
     for field in LAYOUT_FIELDS:
         if saved[field] != current[field]:
-            raise CheckpointError(LAYOUT_MESSAGE.format(path=path, field=field, saved=saved[field], current=current[field]))
+            raise CheckpointError(
+                LAYOUT_MESSAGE.format(path=path, field=field, saved=saved[field], current=current[field])
+            )
 
 
 def policy_from_payload(payload: Any, layout: FeatureLayout, *, path: Path, same_slots: bool) -> Policy:
@@ -104,7 +109,9 @@ def policy_from_payload(payload: Any, layout: FeatureLayout, *, path: Path, same
         raise CheckpointError(f"Policy {path} does not fit its own recorded sizes {sizes}: {exc}") from exc
     normaliser = ObservationNormaliser(sizes["global_size"], sizes["slot_size"], NormaliserConfig())
     normaliser.load_state_dict(payload["normaliser"])
-    return Policy(network=network, normaliser=normaliser, features=ppo.unwrap().features, mask_value=ppo.unwrap().mask_value)
+    return Policy(
+        network=network, normaliser=normaliser, features=ppo.unwrap().features, mask_value=ppo.unwrap().mask_value
+    )
 
 
 def load_policy(path: Path, layout: FeatureLayout) -> Policy:

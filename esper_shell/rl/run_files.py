@@ -1,9 +1,9 @@
 """A PPO run directory: its configs, its checkpoint, its deployable policy, its per-update log.
 
-    RUN_DIR/config.json            the resolved RunConfig and the PPOConfig (primitives)
-    RUN_DIR/checkpoints/latest.pt  the whole training state, written atomically after every update
-    RUN_DIR/policy.pt              the policy alone: esper-train heuristic --policy RUN_DIR/policy.pt
-    RUN_DIR/summary.json           one entry per update, rewritten after each
+RUN_DIR/config.json            the resolved RunConfig and the PPOConfig (primitives)
+RUN_DIR/checkpoints/latest.pt  the whole training state, written atomically after every update
+RUN_DIR/policy.pt              the policy alone: esper-train heuristic --policy RUN_DIR/policy.pt
+RUN_DIR/summary.json           one entry per update, rewritten after each
 """
 
 from __future__ import annotations

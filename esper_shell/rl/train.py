@@ -228,7 +228,9 @@ def run_update(run: PPORun) -> UpdateLog:
 UpdateCallback = Callable[[PPORun, UpdateLog], None]
 
 
-def start_ppo(config: RunConfig, ppo: PPOConfig, *, episodes: int, run_dir: Path | None) -> tuple[PPORun, PPODirectory | None]:
+def start_ppo(
+    config: RunConfig, ppo: PPOConfig, *, episodes: int, run_dir: Path | None
+) -> tuple[PPORun, PPODirectory | None]:
     """A fresh run; the task, slots and run directory are checked before any file is written."""
     run = PPORun(config, ppo, episodes=episodes)
     directory = PPODirectory(run_dir) if run_dir is not None else None
@@ -252,7 +254,13 @@ def resume_ppo(run_dir: Path, *, episodes: int | None = None) -> tuple[PPORun, P
     return run, directory
 
 
-def train_ppo(run: PPORun, directory: PPODirectory | None, *, on_update: UpdateCallback | None = None, stop_after: int | None = None) -> list[UpdateLog]:
+def train_ppo(
+    run: PPORun,
+    directory: PPODirectory | None,
+    *,
+    on_update: UpdateCallback | None = None,
+    stop_after: int | None = None,
+) -> list[UpdateLog]:
     """Updates until ``run.episodes`` episodes are done (or ``stop_after`` more updates), checkpointing each."""
     done = 0
     while not run.finished and (stop_after is None or done < stop_after):

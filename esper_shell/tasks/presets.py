@@ -92,7 +92,9 @@ SYNTHETIC = TaskSpec(
     name="synthetic",
     description="procedurally generated 32x32 RGB oriented gratings, 10 classes (embedded)",
     topology="cnn",
-    load=lambda data_dir, seed, batch_size: _image_batches(make_synthetic(n_train=3000, n_val=1000, seed=seed), batch_size),
+    load=lambda data_dir, seed, batch_size: _image_batches(
+        make_synthetic(n_train=3000, n_val=1000, seed=seed), batch_size
+    ),
     build_host=lambda: CNNHost((1, 1, 1), base_channels=2, in_channels=3, num_classes=10),
     default_slots=("r0c0", "r1c0", "r2c0"),
     training=TrainingSettings(epochs=30, batch_size=128, lr=0.05, threads=1, max_seeds=3),
@@ -130,7 +132,9 @@ TINYSTORIES = TaskSpec(
     name="tinystories",
     description="TinyStories from a local copy (--data-dir), byte-level language modelling",
     topology="transformer",
-    load=lambda data_dir, seed, batch_size: _text_batches(load_tinystories(_require(data_dir, "tinystories")), batch_size),
+    load=lambda data_dir, seed, batch_size: _text_batches(
+        load_tinystories(_require(data_dir, "tinystories")), batch_size
+    ),
     build_host=lambda: TransformerHost(
         vocab_size=BYTE_VOCAB, n_embd=64, n_head=4, n_layer=4, n_tiers=2, block_size=TEXT_BLOCK
     ),
