@@ -131,6 +131,12 @@ class TestGovernor:
 
 
 class TestDecisions:
+    def test_out_of_range_slot_from_a_users_controller_is_refused(self) -> None:
+        trainer, _ = start(eager_config(epochs=2), None)
+        events = trainer._apply(FactoredAction(op=LifecycleOp.CULL, slot_index=7), accuracy=50.0)
+        assert "slot index 7" in events[0].payload["refused"]
+        assert events[0].slot_id is None
+
     def test_refused_action_is_reported_not_applied(self) -> None:
         trainer, _ = start(eager_config(epochs=2), None)
         events = trainer._apply(FactoredAction(op=LifecycleOp.FOSSILIZE, slot_index=0), accuracy=50.0)

@@ -297,19 +297,20 @@ class Trainer:
     def _apply(self, action: FactoredAction, accuracy: float) -> list[TelemetryEvent]:
         """Apply one decision; a refused one is reported, never half-applied."""
         checked = check_action(self.observation(), action)
-        slot_id = self.model.slot_ids[action.slot_index] if action.op is not LifecycleOp.WAIT else None
+        in_range = 0 <= action.slot_index < self.model.slot_config.num_slots
+        slot_id = self.model.slot_ids[action.slot_index] if in_range and action.op is not LifecycleOp.WAIT else None
         payload: dict[str, Any] = {"op": action.op.name, "blueprint": action.blueprint}
         events: list[TelemetryEvent] = []
         try:
             if isinstance(checked, Failure):
                 raise checked.failure()
             if action.op is LifecycleOp.GERMINATE:
+                self.health.forget(slot_id)  # a new seed starts with no gradient history
                 events += self.model.germinate(
                     slot_id, action.blueprint, action.blend or self.config.lifecycle.default_blend, accuracy=accuracy
                 )
             elif action.op is LifecycleOp.CULL:
                 events += self.model.cull(slot_id)
-                self.health.forget(slot_id)
             elif action.op is LifecycleOp.FOSSILIZE:
                 events += self.model.fossilize(slot_id)
         except (ActionError, GateFailedError) as refused:
