@@ -41,6 +41,9 @@ class RunConfig:
     threads: int | None = attrs.field(default=None, validator=optional(ge(1)))
     data_dir: str | None = None
     checkpoint_every: int = attrs.field(default=1, validator=ge(1))
+    # A policy file from `esper-train ppo` (RUN_DIR/policy.pt): when set it decides instead of
+    # the heuristic's rules. Recorded here so that a resumed run keeps using it.
+    policy: str | None = None
     lifecycle: LifecycleConfig | None = attrs.field(default=None, validator=optional(instance_of(LifecycleConfig)))
     heuristic: HeuristicConfig | None = attrs.field(default=None, validator=optional(instance_of(HeuristicConfig)))
     signals: SignalConfig | None = attrs.field(default=None, validator=optional(instance_of(SignalConfig)))

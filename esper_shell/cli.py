@@ -34,6 +34,7 @@ from esper_core import (
 from esper_shell.bench.cli import bench_app
 from esper_shell.engine.run import final_metrics, resume, start, train
 from esper_shell.engine.trainer import EpochSummary, Trainer
+from esper_shell.rl.cli import register as register_ppo
 from esper_shell.tasks import TASKS, get_task
 from esper_shell.telemetry import ConsoleSink
 
@@ -60,6 +61,8 @@ Examples:
   esper-train heuristic --run-dir runs/a                 # keep config, events and checkpoints
   esper-train heuristic --resume runs/a                  # continue a stopped run
   esper-train slots --task pydoc                         # the grid of a task's host
+  esper-train ppo --episodes 200 --run-dir runs/ppo      # learn a controller with PPO
+  esper-train heuristic --policy runs/ppo/policy.pt      # let the learned policy decide
 """
 
 app = typer.Typer(
@@ -70,6 +73,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(bench_app, name="bench")
+register_ppo(app)
 stderr = Console(stderr=True)
 
 Task = Annotated[str | None, typer.Option(help=f"Task preset: {', '.join(TASKS)} (default digits).")]
@@ -83,6 +87,10 @@ RunDir = Annotated[Path | None, typer.Option("--run-dir", help="Directory for co
 Resume = Annotated[Path | None, typer.Option(help="Continue the stopped run in this directory.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML file of RunConfig fields; flags override it.")]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local copy of cifar10 / tinystories data.")]
+PolicyFile = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Let a policy trained by 'esper-train ppo' decide (RUN_DIR/policy.pt)."),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No lifecycle lines on the console.")]
 
 
@@ -176,8 +184,7 @@ def _print_summary(trainer: Trainer, directory: Any) -> None:
     Console().print(table)
 
 
-def _run(
-    controller: str,
+def _overrides(
     *,
     task: str | None,
     slots: list[str] | None,
@@ -186,13 +193,11 @@ def _run(
     device: str | None,
     seed: int | None,
     threads: int | None,
-    run_dir: Path | None,
-    resume_dir: Path | None,
-    config_file: Path | None,
     data_dir: Path | None,
-    quiet: bool,
-) -> None:
-    overrides = {
+    policy: Path | None = None,
+) -> dict[str, Any]:
+    """The RunConfig fields the flags set (None: not given, so the file or the preset decides)."""
+    return {
         "task": task,
         "slots": slots,
         "epochs": epochs,
@@ -201,7 +206,19 @@ def _run(
         "seed": seed,
         "threads": threads,
         "data_dir": None if data_dir is None else str(data_dir),
+        "policy": None if policy is None else str(policy),
     }
+
+
+def _run(
+    controller: str,
+    overrides: dict[str, Any],
+    *,
+    run_dir: Path | None,
+    resume_dir: Path | None,
+    config_file: Path | None,
+    quiet: bool,
+) -> None:
     try:
         if resume_dir is not None:
             given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
@@ -237,11 +254,11 @@ def heuristic(
     resume: Resume = None,
     config: ConfigFile = None,
     data_dir: DataDir = None,
+    policy: PolicyFile = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train with growth decided by the rule-based heuristic controller."""
-    _run(
-        "heuristic",
+    """Train with growth decided by the rule-based heuristic controller (or a learned --policy)."""
+    flags = _overrides(
         task=task,
         slots=slots,
         epochs=epochs,
@@ -249,12 +266,10 @@ def heuristic(
         device=device,
         seed=seed,
         threads=threads,
-        run_dir=run_dir,
-        resume_dir=resume,
-        config_file=config,
         data_dir=data_dir,
-        quiet=quiet,
+        policy=policy,
     )
+    _run("heuristic", flags, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
 
 
 @app.command()
@@ -273,8 +288,7 @@ def static(
     quiet: Quiet = False,
 ) -> None:
     """The baseline: the same host, data and budget, and nothing ever grows."""
-    _run(
-        "static",
+    flags = _overrides(
         task=task,
         slots=slots,
         epochs=epochs,
@@ -282,12 +296,9 @@ def static(
         device=device,
         seed=seed,
         threads=threads,
-        run_dir=run_dir,
-        resume_dir=resume,
-        config_file=config,
         data_dir=data_dir,
-        quiet=quiet,
     )
+    _run("static", flags, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
 
 
 @app.command("slots")

@@ -5,25 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import typer
 from typer.testing import CliRunner
 
-from esper_shell.cli import expand_multi_value_options
-from esper_shell.rl.cli import register
+from esper_shell.cli import app, expand_multi_value_options
 
 runner = CliRunner()
 TINY = ["--episodes", "1", "--n-envs", "1", "--episode-epochs", "2"]
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.callback()(lambda: None)  # a group, so the command is addressed by name as under esper-train
-    register(app)
-    return app
-
-
 def invoke(*args: str):  # noqa: ANN201 - typer's Result
-    return runner.invoke(_app(), expand_multi_value_options(list(args)))
+    return runner.invoke(app, expand_multi_value_options(list(args)))
 
 
 def assert_user_error(result, *fragments: str) -> None:  # noqa: ANN001
@@ -64,3 +55,17 @@ def test_slot_the_host_lacks_is_refused() -> None:
 
 def test_missing_run_to_resume(tmp_path: Path) -> None:
     assert_user_error(invoke("ppo", "--resume", str(tmp_path / "none")), "No PPO run to resume")
+
+
+def test_heuristic_command_runs_a_trained_policy_and_records_it_in_the_config(tmp_path: Path) -> None:
+    assert invoke("ppo", *TINY, "--run-dir", str(tmp_path / "ppo")).exit_code == 0
+    policy = str(tmp_path / "ppo" / "policy.pt")
+    run = str(tmp_path / "run")
+    result = invoke("heuristic", "--policy", policy, "--epochs", "3", "--quiet", "--run-dir", run)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["policy"] == policy
+
+
+def test_missing_policy_file_is_a_user_error(tmp_path: Path) -> None:
+    result = invoke("heuristic", "--policy", str(tmp_path / "nope.pt"), "--epochs", "1")
+    assert result.exit_code == 2 and "nope.pt" in result.output and "Traceback" not in result.output

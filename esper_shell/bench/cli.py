@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from esper_shell.bench import counterfactual, outcome, overhead
+from esper_shell.bench import counterfactual, outcome, overhead, rl
 
 bench_app = typer.Typer(
     help="Benchmarks: each prints figures measured side by side in one run.",
@@ -45,3 +45,13 @@ def outcome_command(
     if task:
         config = outcome.OutcomeConfig(tasks=tuple(task), seeds=config.seeds)
     typer.echo(outcome.report(config))
+
+
+@bench_app.command("rl")
+def rl_command(
+    episodes: Annotated[
+        int, typer.Option(help="PPO episodes before the outcome comparison.")
+    ] = rl.RLBenchConfig().episodes,
+) -> None:
+    """The learned controller: overhead per epoch, env throughput, outcome vs heuristic and static."""
+    typer.echo(rl.report(rl.RLBenchConfig(episodes=episodes)))

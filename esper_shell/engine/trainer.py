@@ -32,6 +32,7 @@ from esper_core import (
     SeedStage,
     Severity,
     SignalTracker,
+    SlotConfig,
     TelemetryEvent,
     after_rollback,
     check_action,
@@ -54,6 +55,7 @@ from esper_shell.engine.evaluation import Evaluation, evaluate, task_loss
 from esper_shell.engine.optimizers import SeedOptimizers
 from esper_shell.health import GradientHealthMonitor
 from esper_shell.model import MorphogeneticModel
+from esper_shell.rl.controller import load_policy_controller
 from esper_shell.tasks import TaskSpec
 from esper_shell.telemetry import TelemetrySink, fan_out
 
@@ -92,6 +94,10 @@ def resolve_config(config: RunConfig, task: TaskSpec) -> RunConfig:
 def build_controller(config: RunConfig, known_blueprints: Sequence[str]) -> Controller[Any]:
     if config.controller == "static":
         return StaticController()
+    if config.policy is not None:
+        return load_policy_controller(
+            Path(config.policy), SlotConfig(config.slots), known_blueprints, gates=config.lifecycle.gates
+        )
     heuristic = check_blueprints(config.heuristic, known_blueprints)
     if isinstance(heuristic, Failure):
         raise heuristic.failure()
