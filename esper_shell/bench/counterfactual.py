@@ -33,9 +33,10 @@ class CounterfactualConfig:
 
 
 def placements(slot_order: tuple[str, ...], n: int) -> dict[str, tuple[str, ...]]:
-    """Where the n seeds sit: the earliest slots (longest suffixes: the worst case) or spread evenly."""
+    """Where the n seeds sit: the earliest slots (longest suffixes: the worst case) or spread evenly
+    (each at the middle of its share of the grid)."""
     step = len(slot_order) / n
-    spread = tuple(slot_order[int(i * step)] for i in range(n))
+    spread = tuple(slot_order[int((i + 0.5) * step)] for i in range(n))
     return {"earliest": slot_order[:n], "spread": spread}
 
 
