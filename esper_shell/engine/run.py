@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 from returns.result import Failure
 
-from esper_core import RunConfig, TelemetryEvent, from_primitives
+from esper_core import RunConfig, TelemetryEvent, from_primitives, to_primitives
 from esper_shell.engine.run_files import RunDirectory
 from esper_shell.engine.trainer import EpochSummary, Trainer, resolve_config
 from esper_shell.tasks import get_task
@@ -27,7 +27,7 @@ def start(
     directory = RunDirectory(run_dir) if run_dir is not None else None
     trainer = Trainer(resolved, task, sinks=sinks)
     if directory is not None:
-        directory.create(resolved)
+        directory.create(to_primitives(resolved))
         trainer.sinks = (*trainer.sinks, JsonlSink(directory.events))
     trainer.emit(
         [TelemetryEvent(kind="run_started", epoch=0, payload={"task": task.name, "controller": resolved.controller})]

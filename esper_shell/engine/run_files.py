@@ -1,9 +1,9 @@
-"""A run directory: its config, its event log, its checkpoint, its summary.
+"""Run directories: one run per directory, its config, checkpoint and summary.
 
-RUN_DIR/config.json          the resolved RunConfig (primitives)
-RUN_DIR/events.jsonl         every telemetry event, one per line
-RUN_DIR/checkpoints/latest.pt  training state, written atomically every N epochs
-RUN_DIR/summary.json         per-epoch metrics, rewritten at the end of each epoch
+    RUN_DIR/config.json            the resolved configuration (primitives)
+    RUN_DIR/checkpoints/latest.pt  the training state, written atomically
+    RUN_DIR/summary.json           per-epoch (or per-update) figures, rewritten as they come
+    RUN_DIR/events.jsonl           every telemetry event, one per line (training runs)
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 
 import attrs
 
-from esper_core import RunConfig, to_primitives
 from esper_shell.checkpoint import atomic_torch_save, safe_torch_load
 from esper_shell.errors import CheckpointError
 
@@ -28,17 +27,22 @@ NO_RUN_MESSAGE = "No run to resume in {path}: expected {checkpoint} (a run direc
 NOT_A_RUN_MESSAGE = "{path} is not an Esper training checkpoint (expected format {fmt!r} version {version})."
 
 
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` whole (temp file + rename): a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 @attrs.frozen
-class RunDirectory:
+class RunFiles:
+    """What every run directory has, whatever trains in it."""
+
     path: Path
 
     @property
     def config(self) -> Path:
         return self.path / "config.json"
-
-    @property
-    def events(self) -> Path:
-        return self.path / "events.jsonl"
 
     @property
     def checkpoint(self) -> Path:
@@ -48,33 +52,35 @@ class RunDirectory:
     def summary(self) -> Path:
         return self.path / "summary.json"
 
-    def create(self, config: RunConfig) -> None:
+    def create(self, config: dict[str, Any]) -> None:
         """Start a new run here; refuse to mix two runs in one directory."""
         if self.checkpoint.exists() or self.config.exists():
             raise CheckpointError(EXISTS_MESSAGE.format(path=self.path))
         self.path.mkdir(parents=True, exist_ok=True)
-        _write_json(self.config, to_primitives(config))
+        write_json(self.config, config)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json(self.summary, summary)
+
+    def read_checkpoint(self, missing_message: str) -> Any:
+        if not self.checkpoint.is_file():
+            raise CheckpointError(missing_message.format(path=self.path, checkpoint=self.checkpoint))
+        return safe_torch_load(self.checkpoint)
+
+
+@attrs.frozen
+class RunDirectory(RunFiles):
+    """A training run (``esper-train heuristic|static``)."""
+
+    @property
+    def events(self) -> Path:
+        return self.path / "events.jsonl"
 
     def save(self, state: dict[str, Any]) -> None:
         atomic_torch_save({"format": RUN_FORMAT, "version": RUN_VERSION, **state}, self.checkpoint)
 
     def load(self) -> dict[str, Any]:
-        if not self.checkpoint.is_file():
-            raise CheckpointError(NO_RUN_MESSAGE.format(path=self.path, checkpoint=self.checkpoint))
-        payload = safe_torch_load(self.checkpoint)
-        if (
-            not isinstance(payload, dict)
-            or payload.get("format") != RUN_FORMAT
-            or payload.get("version") != RUN_VERSION
-        ):
+        payload = self.read_checkpoint(NO_RUN_MESSAGE)
+        if not isinstance(payload, dict) or payload.get("format") != RUN_FORMAT or payload.get("version") != RUN_VERSION:
             raise CheckpointError(NOT_A_RUN_MESSAGE.format(path=self.checkpoint, fmt=RUN_FORMAT, version=RUN_VERSION))
         return payload
-
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        _write_json(self.summary, summary)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
