@@ -98,9 +98,12 @@ class SeedSlot(nn.Module):
         if mode is _Mode.BLENDING:
             return torch.lerp(h, s, self.state.alpha)
         alpha = self._ramp() * self.gate(h)
-        with torch.no_grad():
-            self._gate_alpha_sum += alpha.sum()
-            self._gate_alpha_count += alpha.shape[0]
+        if self.training:
+            # The reported alpha is what training forwards used; validation and counterfactual
+            # passes (eval mode) read the same gate but do not count.
+            with torch.no_grad():
+                self._gate_alpha_sum += alpha.sum()
+                self._gate_alpha_count += alpha.shape[0]
         return torch.lerp(h, s, alpha)
 
     def _ramp(self) -> float:
@@ -115,7 +118,8 @@ class SeedSlot(nn.Module):
 
     @property
     def alpha(self) -> float:
-        """The alpha forward used: for a gated blend, the measured mean since the last epoch step."""
+        """The alpha forward used: for a gated blend, the measured mean over the training forwards
+        since the last epoch step."""
         if self._mode is _Mode.GATED and self._gate_alpha_count.item() > 0:
             return (self._gate_alpha_sum / self._gate_alpha_count).item()
         return 0.0 if self.state is None else self.state.alpha

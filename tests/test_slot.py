@@ -137,3 +137,15 @@ class TestGated:
         model, _ = _pair(SeedStage.PROBATIONARY, blend="gated")
         assert model.slot(SLOT).gate is None
         assert not any(".gate." in key for key in model.state_dict())
+
+
+class TestGatedMeasurementCountsTrainingForwardsOnly:
+    def test_eval_forwards_leave_the_measured_alpha_unchanged(self) -> None:
+        model, _ = _pair(SeedStage.BLENDING, blend="gated", blend_steps_done=2)
+        slot = model.slot(SLOT)
+        slot(_features(seed=1))
+        measured = slot.alpha
+        slot.eval()
+        with torch.no_grad():
+            slot(_features(seed=2) * 10.0)
+        assert slot.alpha == measured
