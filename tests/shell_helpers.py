@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from esper_core import BlendAlgorithm, SeedStage, SeedState, record_contribution, record_gradient_health, tick_epoch
+from esper_core import BlendAlgorithm, SeedStage
+from esper_shell.bench.staging import walk_to_stage
 from esper_shell.hosts import CNNHost
 from esper_shell.model import MorphogeneticModel
-
-STAGE_PATH = (SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.PROBATIONARY, SeedStage.FOSSILIZED)
 
 
 def tiny_cnn(blocks: tuple[int, ...] = (1, 1, 1), seed: int = 0) -> CNNHost:
@@ -34,29 +33,8 @@ def bring_to(
     Fresh seeds are exactly the identity; their parameters are perturbed here so that a
     seed changes what flows through it, as a trained one would.
     """
-    model.germinate(slot_id, blueprint, blend=blend)
-    slot = model.slot(slot_id)
-    perturb(slot.seed)
-    for target in STAGE_PATH:
-        if stage is SeedStage.GERMINATED:
-            return
-        if target is SeedStage.BLENDING:
-            metrics_ready = record_gradient_health(slot.state, ratio=1.0, finite=True)
-            ticks = model.lifecycle_config.gates.min_training_epochs
-            slot.update_state(metrics_ready)
-            for _ in range(ticks):
-                slot.update_state(_tick(model, slot.state))
-        if target is SeedStage.PROBATIONARY:
-            for _ in range(model.lifecycle_config.blend_steps):
-                slot.update_state(_tick(model, slot.state))
-        if target is SeedStage.FOSSILIZED:
-            slot.update_state(record_contribution(slot.state, 5.0))
-        model.advance_stage(slot_id, target)
-        if target is SeedStage.BLENDING:
-            for _ in range(blend_steps_done):
-                slot.update_state(_tick(model, slot.state))
-        if target is stage:
-            return
+    walk_to_stage(model, slot_id, stage, blueprint=blueprint, blend=blend, blend_steps_done=blend_steps_done)
+    perturb(model.slot(slot_id).seed)
 
 
 def perturb(module: torch.nn.Module, *, scale: float = 0.5, seed: int = 0) -> None:
@@ -64,7 +42,3 @@ def perturb(module: torch.nn.Module, *, scale: float = 0.5, seed: int = 0) -> No
     with torch.no_grad():
         for param in module.parameters():
             param.add_(scale * torch.randn(param.shape, generator=generator))
-
-
-def _tick(model: MorphogeneticModel, state: SeedState) -> SeedState:
-    return tick_epoch(state, model.context())

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import attrs
 import torch
 
-from esper_core import SeedStage, record_gradient_health, tick_epoch
+from esper_core import SeedStage
+from esper_shell.bench.staging import walk_to_stage
 from esper_shell.bench.timing import median_seconds
 from esper_shell.hosts import CNNHost
 from esper_shell.model import MorphogeneticModel
@@ -45,15 +46,7 @@ def _blending_model(config: CounterfactualConfig, seeds: tuple[str, ...]) -> Mor
     host = CNNHost(config.blocks_per_stage, base_channels=config.base_channels)
     model = MorphogeneticModel(host, list(host.slot_order))
     for slot_id in seeds:
-        model.germinate(slot_id, config.blueprint, blend="linear")
-        model.advance_stage(slot_id, SeedStage.TRAINING)
-        slot = model.slot(slot_id)
-        ready = record_gradient_health(slot.state, ratio=1.0, finite=True)
-        for _ in range(model.lifecycle_config.gates.min_training_epochs):
-            ready = tick_epoch(ready, model.context())
-        slot.update_state(ready)
-        model.advance_stage(slot_id, SeedStage.BLENDING)
-        slot.update_state(tick_epoch(slot.state, model.context()))
+        walk_to_stage(model, slot_id, SeedStage.BLENDING, blueprint=config.blueprint, blend_steps_done=1)
     return model.eval()
 
 

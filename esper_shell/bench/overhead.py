@@ -16,8 +16,9 @@ import attrs
 import torch
 from torch import nn
 
-from esper_core import SeedStage, StageContext, record_gradient_health, tick_epoch
+from esper_core import SeedStage
 from esper_shell import checkpoint as checkpoint_module
+from esper_shell.bench.staging import walk_to_stage
 from esper_shell.bench.timing import median_seconds
 from esper_shell.blueprints import build_seed
 from esper_shell.checkpoint import load_checkpoint, save_checkpoint
@@ -55,18 +56,9 @@ class HostWithModule(nn.Module):
 
 
 def _seeded_model(host: CNNHost, config: OverheadConfig, stage: SeedStage) -> MorphogeneticModel:
+    """All slots enabled, one seed at ``SLOT`` in ``stage`` (one blending step in, if blending)."""
     model = MorphogeneticModel(host, list(host.slot_order))
-    model.germinate(SLOT, config.blueprint, blend="linear")
-    slot = model.slot(SLOT)
-    ctx = model.context()
-    model.advance_stage(SLOT, SeedStage.TRAINING)
-    if stage is SeedStage.BLENDING:
-        ready = record_gradient_health(slot.state, ratio=1.0, finite=True)
-        for _ in range(model.lifecycle_config.gates.min_training_epochs):
-            ready = tick_epoch(ready, ctx)
-        slot.update_state(ready)
-        model.advance_stage(SLOT, SeedStage.BLENDING)
-        slot.update_state(tick_epoch(slot.state, StageContext(epoch=0, timestamp=0.0, config=model.lifecycle_config)))
+    walk_to_stage(model, SLOT, stage, blueprint=config.blueprint, blend_steps_done=1)
     return model
 
 

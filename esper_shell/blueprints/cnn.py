@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from esper_shell.blueprints.norms import group_norm
-from esper_shell.blueprints.registry import BlueprintSpec, register_blueprint
+from esper_shell.blueprints.registry import BlueprintSpec, noop_spec, register_blueprint
 from esper_shell.hosts.protocol import CNN_TOPOLOGY
 
 SE_REDUCTION = 4
@@ -22,19 +22,7 @@ DEPTHWISE_KERNEL = 3
 CONV_KERNEL = 3
 
 
-def _identity(channels: int) -> nn.Module:
-    return nn.Identity()
-
-
-register_blueprint(
-    BlueprintSpec(
-        topology=CNN_TOPOLOGY,
-        name="noop",
-        build=_identity,
-        param_count=lambda channels: 0,
-        description="Identity: a placeholder seed that adds no parameters.",
-    )
-)
+register_blueprint(noop_spec(CNN_TOPOLOGY))
 
 
 class NormSeed(nn.Module):

@@ -62,6 +62,21 @@ class BlueprintSpec:
 _REGISTRY: dict[tuple[str, str], BlueprintSpec] = {}
 
 
+def _identity(channels: int) -> nn.Module:
+    return nn.Identity()
+
+
+def noop_spec(topology: str) -> BlueprintSpec:
+    """The identity seed every topology offers: a placeholder that adds no parameters."""
+    return BlueprintSpec(
+        topology=topology,
+        name="noop",
+        build=_identity,
+        param_count=lambda channels: 0,
+        description="Identity: a placeholder seed that adds no parameters.",
+    )
+
+
 def register_blueprint(spec: BlueprintSpec) -> BlueprintSpec:
     """Add ``spec`` to the registry; returns it so the call can sit beside its module."""
     key = (spec.topology, spec.name)

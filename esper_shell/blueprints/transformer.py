@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from esper_shell.blueprints.registry import BlueprintSpec, register_blueprint
+from esper_shell.blueprints.registry import BlueprintSpec, noop_spec, register_blueprint
 from esper_shell.hosts.protocol import TRANSFORMER_TOPOLOGY
 from esper_shell.hosts.transformer import MLP, MLP_EXPANSION, CausalSelfAttention
 
@@ -19,19 +19,7 @@ ATTENTION_HEAD_CANDIDATES = (8, 4, 2, 1)
 MIN_HEAD_DIM = 8
 
 
-def _identity(channels: int) -> nn.Module:
-    return nn.Identity()
-
-
-register_blueprint(
-    BlueprintSpec(
-        topology=TRANSFORMER_TOPOLOGY,
-        name="noop",
-        build=_identity,
-        param_count=lambda channels: 0,
-        description="Identity: a placeholder seed that adds no parameters.",
-    )
-)
+register_blueprint(noop_spec(TRANSFORMER_TOPOLOGY))
 
 
 class LayerNormSeed(nn.Module):
