@@ -1,16 +1,10 @@
 """Esper's pure core: records and decisions, no torch, no I/O, no clock, no global RNG.
 
-Expected failures are ``returns.result.Failure`` values holding ``EsperError`` subclasses
-(all ``ValueError``s); the shell raises them with their message.
+Errors follow one policy (``esper_core.errors``): a ``returns`` ``Result`` where the caller
+branches on the outcome, an ``EsperError`` raised at once everywhere else.
 """
 
-from esper_core.action_space import (
-    FactoredAction,
-    LifecycleOp,
-    ResolvedAction,
-    SlotConfig,
-    resolve_action,
-)
+from esper_core.action_space import FactoredAction, LifecycleOp, SlotConfig
 from esper_core.blending import (
     BlendAlgorithm,
     BlendSchedule,
@@ -28,7 +22,6 @@ from esper_core.effects import (
     DropSeed,
     Effect,
     Emit,
-    SetIsolation,
 )
 from esper_core.errors import (
     ActionError,
@@ -66,6 +59,7 @@ from esper_core.governor import (
     GovernorVerdict,
     after_rollback,
     check_vitals,
+    rollbacks_exhausted,
     should_snapshot,
 )
 from esper_core.heuristic import (
@@ -110,7 +104,16 @@ from esper_core.rewards import (
     compute_reward,
     potential,
 )
-from esper_core.run_config import CONTROLLERS, RunConfig
+from esper_core.run_config import (
+    ControllerConfig,
+    CustomControllerConfig,
+    HeuristicControllerConfig,
+    PolicyControllerConfig,
+    RunConfig,
+    StaticControllerConfig,
+    TrainingConfig,
+)
+from esper_core.seed_roles import has_gate, is_measured, is_routed, isolates_gradients
 from esper_core.serialization import (
     SLOT_SCHEMA_VERSION,
     converter,
@@ -149,7 +152,6 @@ from esper_core.telemetry import Severity, TelemetryEvent
 __all__ = [
     "BLEND_ORDER",
     "CONTRIBUTING_STAGES",
-    "CONTROLLERS",
     "ISOLATED_STAGES",
     "LEGAL_TRANSITIONS",
     "LIVE_STAGES",
@@ -168,6 +170,12 @@ __all__ = [
     "BuildSeed",
     "ConfigError",
     "Controller",
+    "ControllerConfig",
+    "CustomControllerConfig",
+    "HeuristicControllerConfig",
+    "PolicyControllerConfig",
+    "StaticControllerConfig",
+    "TrainingConfig",
     "DiscardGate",
     "DropSeed",
     "Effect",
@@ -193,7 +201,6 @@ __all__ = [
     "NoState",
     "Observation",
     "PPOConfig",
-    "ResolvedAction",
     "RewardBreakdown",
     "RewardConfig",
     "RunConfig",
@@ -201,7 +208,6 @@ __all__ = [
     "SeedMetrics",
     "SeedStage",
     "SeedState",
-    "SetIsolation",
     "Severity",
     "SignalConfig",
     "SignalTracker",
@@ -232,6 +238,10 @@ __all__ = [
     "fossilize",
     "from_primitives",
     "gae",
+    "has_gate",
+    "is_measured",
+    "is_routed",
+    "isolates_gradients",
     "gate_embargo_over",
     "gate_for",
     "gate_g0_germinate",
@@ -255,7 +265,7 @@ __all__ = [
     "record_gradient_health",
     "record_measured_alpha",
     "reset_signals",
-    "resolve_action",
+    "rollbacks_exhausted",
     "schedule_alpha",
     "should_snapshot",
     "sigmoid_alpha",

@@ -30,13 +30,8 @@ class DiscardGate:
 
 
 @attrs.frozen
-class SetIsolation:
-    enabled: bool
-
-
-@attrs.frozen
 class Emit:
     event: TelemetryEvent
 
 
-Effect = BuildSeed | DropSeed | BuildGate | DiscardGate | SetIsolation | Emit
+Effect = BuildSeed | DropSeed | BuildGate | DiscardGate | Emit

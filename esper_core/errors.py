@@ -1,14 +1,22 @@
-"""Expected failures of the core, as values.
+"""The errors Esper reports to its users, and the policy that decides how they travel.
 
-Core functions return them inside ``returns.result.Failure``; the shell raises them. They
-subclass ``ValueError`` so a caller that does not care about the kind can catch one thing.
+Policy (docs/architecture.md): a core function returns a ``returns`` ``Result`` only where
+its caller branches on the outcome (legality, gates, lifecycle moves, deserialization);
+everywhere else bad input raises one of these at once. Each carries the offending value as
+``error.value``. They all subclass ``EsperError`` (a ``ValueError``), which the CLI turns
+into one line and exit code 2. A programming bug is never an ``EsperError``: it keeps its
+traceback.
 """
 
 from __future__ import annotations
 
 
 class EsperError(ValueError):
-    """Base of every expected failure Esper reports."""
+    """Base of every expected failure Esper reports; ``value`` is what was refused (if any)."""
+
+    def __init__(self, message: str, *, value: object = None) -> None:
+        super().__init__(message)
+        self.value = value
 
 
 class SlotIdError(EsperError):
@@ -39,5 +47,5 @@ class GateFailedError(LifecycleError):
     """The gate guarding the requested stage did not pass; ``result`` says which checks failed."""
 
     def __init__(self, message: str, result: object) -> None:
-        super().__init__(message)
+        super().__init__(message, value=result)
         self.result = result

@@ -37,12 +37,12 @@ def gae(
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(advantages, returns) for one trajectory, in time order.
 
-    Sequences of different lengths, or a discount outside [0, 1], are caller bugs, not
-    run-time conditions, so they raise ``ConfigError`` rather than return a ``Failure``.
+    Sequences of different lengths are a caller bug: a plain ``ValueError`` that keeps its
+    traceback. A discount outside [0, 1] is a bad setting: a ``ConfigError``.
     """
     lengths = {len(rewards), len(values), len(next_values), len(terminated), len(truncated)}
     if len(lengths) != 1:
-        raise ConfigError(
+        raise ValueError(
             LENGTH_MESSAGE.format(
                 rewards=len(rewards),
                 values=len(values),

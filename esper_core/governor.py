@@ -55,6 +55,9 @@ class GovernorConfig:
     # The loss must also exceed this multiple of ln(num_classes), the loss of uniform guessing.
     min_loss_ln_multiple: float = attrs.field(default=2.0, validator=ge(0.0))
     consecutive_epochs: int = attrs.field(default=3, validator=ge(1))
+    # Rollbacks with no healthy epoch between them before the run stops: past this, restoring
+    # the snapshot again will not help (the learning rate or the data is the likely cause).
+    max_consecutive_rollbacks: int = attrs.field(default=3, validator=ge(1))
     snapshot_every: int = attrs.field(default=5, validator=ge(1))
     # Healthy epochs needed before a finite loss can be judged anomalous at all.
     min_history: int = attrs.field(default=5, validator=ge(1))
@@ -84,6 +87,7 @@ class GovernorState:
 
     losses: tuple[float, ...] = attrs.field(default=(), validator=_check_finite)
     consecutive_anomalies: int = attrs.field(default=0, validator=ge(0))
+    consecutive_rollbacks: int = attrs.field(default=0, validator=ge(0))
 
 
 def check_vitals(
@@ -129,8 +133,9 @@ def check_vitals(
 
 
 def _record_healthy(state: GovernorState, loss: float, config: GovernorConfig) -> GovernorState:
-    """A healthy epoch joins the history and breaks any run of anomalies."""
-    return attrs.evolve(state, losses=(*state.losses, loss)[-config.history_limit :], consecutive_anomalies=0)
+    """A healthy epoch joins the history and breaks any run of anomalies and rollbacks."""
+    losses = (*state.losses, loss)[-config.history_limit :]
+    return attrs.evolve(state, losses=losses, consecutive_anomalies=0, consecutive_rollbacks=0)
 
 
 def should_snapshot(epoch: int, config: GovernorConfig, *, verdict: GovernorVerdict) -> bool:
@@ -143,5 +148,12 @@ def should_snapshot(epoch: int, config: GovernorConfig, *, verdict: GovernorVerd
 
 
 def after_rollback(state: GovernorState) -> GovernorState:
-    """Forget the history: it describes training that the rollback has undone."""
-    return attrs.evolve(state, losses=(), consecutive_anomalies=0)
+    """Forget the history (it describes training that the rollback has undone); count the rollback."""
+    return attrs.evolve(
+        state, losses=(), consecutive_anomalies=0, consecutive_rollbacks=state.consecutive_rollbacks + 1
+    )
+
+
+def rollbacks_exhausted(state: GovernorState, config: GovernorConfig) -> bool:
+    """Too many rollbacks in a row: the run must stop rather than finish on a diverging model."""
+    return state.consecutive_rollbacks >= config.max_consecutive_rollbacks

@@ -15,7 +15,7 @@ from returns.result import Failure, Result, Success
 
 from esper_core.blending import BlendAlgorithm, BlendSchedule, advance_schedule, schedule_alpha
 from esper_core.config import LifecycleConfig
-from esper_core.effects import BuildGate, BuildSeed, DiscardGate, DropSeed, Effect, Emit, SetIsolation
+from esper_core.effects import BuildGate, BuildSeed, DiscardGate, DropSeed, Effect, Emit
 from esper_core.errors import EsperError, GateFailedError, IllegalTransitionError, LifecycleError
 from esper_core.gates import GateResult, gate_for, gate_g0_germinate
 from esper_core.slot_ids import parse_slot_id_result
@@ -61,11 +61,10 @@ def on_enter_stage(state: SeedState, new_stage: SeedStage, ctx: StageContext) ->
                 seed_param_count=state.metrics.seed_param_count,
                 host_param_count=state.metrics.host_param_count,
             )
-            changes = {"alpha": 0.0, "blend": None, "isolate_gradients": True}
-            effects += [BuildSeed(state.blueprint_id), SetIsolation(True)]
+            changes = {"alpha": 0.0, "blend": None}
+            effects.append(BuildSeed(state.blueprint_id))
         case SeedStage.TRAINING:
-            changes = {"alpha": 0.0, "isolate_gradients": True}
-            effects.append(SetIsolation(True))
+            changes = {"alpha": 0.0}
         case SeedStage.BLENDING:
             schedule = BlendSchedule(algorithm=state.blend_algorithm, total_steps=ctx.config.blend_steps)
             metrics = attrs.evolve(metrics, accuracy_at_blending_start=current)
@@ -73,15 +72,14 @@ def on_enter_stage(state: SeedState, new_stage: SeedStage, ctx: StageContext) ->
             if state.blend_algorithm is BlendAlgorithm.GATED:
                 effects.append(BuildGate())
         case SeedStage.PROBATIONARY | SeedStage.FOSSILIZED:
-            changes = {"blend": None, "alpha": 1.0, "isolate_gradients": False}
-            effects.append(SetIsolation(False))
+            changes = {"blend": None, "alpha": 1.0}
         case SeedStage.CULLED:
-            changes = {"blend": None, "alpha": 0.0, "isolate_gradients": False}
+            changes = {"blend": None, "alpha": 0.0}
             effects.append(DropSeed())
         case SeedStage.EMBARGOED:
             changes = {"embargo_remaining": ctx.config.embargo_epochs}
         case SeedStage.DORMANT:
-            changes = {"blend": None, "alpha": 0.0, "isolate_gradients": False, "embargo_remaining": 0}
+            changes = {"blend": None, "alpha": 0.0, "embargo_remaining": 0}
     history = (*state.history, StageRecord(new_stage, ctx.epoch, ctx.timestamp))[-ctx.config.history_limit :]
     new_state = attrs.evolve(
         state, stage=new_stage, metrics=metrics, stage_entered_at=ctx.timestamp, history=history, **changes

@@ -13,10 +13,14 @@ import typing
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.strategies import configure_tagged_union
 from cattrs.v import format_exception
 from returns.result import Failure, Result, Success
 
+from esper_core.action_space import SlotConfig
 from esper_core.errors import SchemaError
+from esper_core.run_config import ControllerConfig
+from esper_core.seed_roles import isolates_gradients
 from esper_core.stages import SeedStage
 from esper_core.state import SeedState
 
@@ -29,6 +33,11 @@ _TOP_LEVEL_FIELDS = frozenset({"blend", "isolate_gradients"})
 SCHEMA_VERSION_MESSAGE = "Slot state has schema version {found!r}; this version of Esper reads version {expected}."
 SLOT_KEYS_MESSAGE = "Slot state must be a dict with keys {expected}; got {found}."
 BLEND_STAGE_MESSAGE = "Slot state is inconsistent: stage {stage} {has} a blend schedule (only BLENDING has one)."
+ISOLATION_MESSAGE = (
+    "Slot state is inconsistent: isolate_gradients is {found!r}, but a seed in {stage} is {expected} "
+    "(isolation follows from the stage)."
+)
+ISOLATION_TYPE_MESSAGE = "isolate_gradients must be true or false, got {found!r}"
 INVALID_MESSAGE = "Invalid {what}: {details}."
 
 
@@ -70,6 +79,10 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, _strict(bool))
     conv.register_structure_hook(str, _strict(str))
     conv.register_structure_hook_func(_is_homogeneous_tuple, _structure_tuple)
+    # A slot list reads and writes as the plain list it is in a config file.
+    conv.register_unstructure_hook(SlotConfig, lambda slots: list(slots.slot_ids))
+    conv.register_structure_hook(SlotConfig, lambda value, _: SlotConfig(_structure_tuple(value, tuple[str, ...])))
+    configure_tagged_union(ControllerConfig, conv, tag_generator=lambda cls: cls.kind, tag_name="kind")
     return conv
 
 
@@ -100,12 +113,16 @@ def _describe(exc: BaseException, target: type | None) -> str:
 
 
 def unstructure_slot(state: SeedState | None) -> dict[str, Any]:
-    """A slot's extra state for checkpoints (DESIGN §9): the schedule and isolation at top level."""
+    """A slot's extra state for checkpoints (DESIGN §9): the schedule and isolation at top level.
+
+    ``isolate_gradients`` is not state of its own: it is written from the stage, for readers of
+    the file, and checked against the stage on load.
+    """
     if state is None:
         return {"schema": SLOT_SCHEMA_VERSION, "seed_state": None, "blend": None, "isolate_gradients": False}
     seed = to_primitives(state)
     blend = seed.pop("blend")
-    isolate = seed.pop("isolate_gradients")
+    isolate = isolates_gradients(state.stage)
     return {"schema": SLOT_SCHEMA_VERSION, "seed_state": seed, "blend": blend, "isolate_gradients": isolate}
 
 
@@ -116,6 +133,9 @@ def structure_slot(data: object) -> Result[SeedState | None, SchemaError]:
     if type(data["schema"]) is not int or data["schema"] != SLOT_SCHEMA_VERSION:
         return Failure(SchemaError(SCHEMA_VERSION_MESSAGE.format(found=data["schema"], expected=SLOT_SCHEMA_VERSION)))
     seed = data["seed_state"]
+    if type(data["isolate_gradients"]) is not bool:
+        details = ISOLATION_TYPE_MESSAGE.format(found=data["isolate_gradients"])
+        return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details=details)))
     if seed is None:
         if data["blend"] is not None:
             return Failure(
@@ -133,8 +153,12 @@ def structure_slot(data: object) -> Result[SeedState | None, SchemaError]:
     if misplaced:
         details = f"seed_state must not hold {', '.join(misplaced)} (they sit at the top level)"
         return Failure(SchemaError(INVALID_MESSAGE.format(what="slot state", details=details)))
-    merged = {**seed, "blend": data["blend"], "isolate_gradients": data["isolate_gradients"]}
-    return from_primitives(merged, SeedState).bind(_check_blend_matches_stage)
+    merged = {**seed, "blend": data["blend"]}
+    return (
+        from_primitives(merged, SeedState)
+        .bind(_check_blend_matches_stage)
+        .bind(lambda state: _check_isolation_matches_stage(state, data["isolate_gradients"]))
+    )
 
 
 def _check_blend_matches_stage(state: SeedState) -> Result[SeedState, SchemaError]:
@@ -142,4 +166,12 @@ def _check_blend_matches_stage(state: SeedState) -> Result[SeedState, SchemaErro
     if blending != (state.blend is not None):
         has = "lacks" if blending else "has"
         return Failure(SchemaError(BLEND_STAGE_MESSAGE.format(stage=state.stage.name, has=has)))
+    return Success(state)
+
+
+def _check_isolation_matches_stage(state: SeedState, isolate: bool) -> Result[SeedState, SchemaError]:
+    expected = isolates_gradients(state.stage)
+    if isolate is not expected:
+        wording = "isolated" if expected else "not isolated"
+        return Failure(SchemaError(ISOLATION_MESSAGE.format(found=isolate, stage=state.stage.name, expected=wording)))
     return Success(state)

@@ -28,13 +28,10 @@ NOT_CANONICAL_MESSAGE = (
     "Invalid slot {slot!r}: slot ids have one spelling (lowercase, no sign, no leading "
     "zeros, no spaces); use {canonical!r}."
 )
-MALFORMED_MESSAGE = (
-    "Invalid slot {slot!r}. Use canonical format r{{row}}c{{col}}: r0c0, r0c1, r1c0, ..."
-)
+MALFORMED_MESSAGE = "Invalid slot {slot!r}. Use canonical format r{{row}}c{{col}}: r0c0, r0c1, r1c0, ..."
 NOT_A_STRING_MESSAGE = "Invalid slot {slot!r}: a slot id is a string such as 'r0c0', not {kind}."
 TOO_LONG_MESSAGE = (
-    "Invalid slot id of {length} characters: slot ids are short coordinates such as 'r0c0' "
-    "(at most 64 characters)."
+    "Invalid slot id of {length} characters: slot ids are short coordinates such as 'r0c0' (at most 64 characters)."
 )
 NEGATIVE_MESSAGE = "Slot coordinates are non-negative integers, got row={row!r}, col={col!r}."
 
@@ -46,29 +43,31 @@ def _is_index(value: object) -> bool:
 def format_slot_id(row: int, col: int) -> str:
     """The canonical id of grid cell (row, col)."""
     if not (_is_index(row) and _is_index(col)):
-        raise SlotIdError(NEGATIVE_MESSAGE.format(row=row, col=col))
+        raise SlotIdError(NEGATIVE_MESSAGE.format(row=row, col=col), value=(row, col))
     slot_id = f"r{row}c{col}"
     if len(slot_id) > MAX_SLOT_ID_LENGTH:
-        raise SlotIdError(TOO_LONG_MESSAGE.format(length=len(slot_id)))
+        raise SlotIdError(TOO_LONG_MESSAGE.format(length=len(slot_id)), value=slot_id)
     return slot_id
 
 
 def parse_slot_id_result(slot_id: object) -> Result[tuple[int, int], SlotIdError]:
     """``(row, col)`` of a canonical id, or a ``SlotIdError`` that says how to fix it."""
     if not isinstance(slot_id, str):
-        return Failure(SlotIdError(NOT_A_STRING_MESSAGE.format(slot=slot_id, kind=type(slot_id).__name__)))
+        return Failure(
+            SlotIdError(NOT_A_STRING_MESSAGE.format(slot=slot_id, kind=type(slot_id).__name__), value=slot_id)
+        )
     if len(slot_id) > MAX_SLOT_ID_LENGTH:
-        return Failure(SlotIdError(TOO_LONG_MESSAGE.format(length=len(slot_id))))
+        return Failure(SlotIdError(TOO_LONG_MESSAGE.format(length=len(slot_id)), value=slot_id))
     match = _CANONICAL.fullmatch(slot_id)
     if match:
         return Success((int(match.group(1)), int(match.group(2))))
     if slot_id.strip().lower() in _LEGACY_NAMES:
-        return Failure(SlotIdError(LEGACY_NAME_MESSAGE.format(slot=slot_id)))
+        return Failure(SlotIdError(LEGACY_NAME_MESSAGE.format(slot=slot_id), value=slot_id))
     lenient = _LENIENT.fullmatch(slot_id)
     if lenient:
         canonical = f"r{int(lenient.group(1))}c{int(lenient.group(2))}"
-        return Failure(SlotIdError(NOT_CANONICAL_MESSAGE.format(slot=slot_id, canonical=canonical)))
-    return Failure(SlotIdError(MALFORMED_MESSAGE.format(slot=slot_id)))
+        return Failure(SlotIdError(NOT_CANONICAL_MESSAGE.format(slot=slot_id, canonical=canonical), value=slot_id))
+    return Failure(SlotIdError(MALFORMED_MESSAGE.format(slot=slot_id), value=slot_id))
 
 
 def parse_slot_id(slot_id: str) -> tuple[int, int]:

@@ -56,7 +56,6 @@ class SeedState:
     blend_algorithm: BlendAlgorithm = attrs.field(validator=instance_of(BlendAlgorithm))
     alpha: float = attrs.field(default=0.0, validator=[ge(0.0), le(1.0)])
     blend: BlendSchedule | None = None
-    isolate_gradients: bool = False
     embargo_remaining: int = attrs.field(default=0, validator=ge(0))
     stage_entered_at: float = 0.0
     metrics: SeedMetrics = attrs.field(factory=SeedMetrics)

@@ -7,13 +7,11 @@ for bugs only.
 from __future__ import annotations
 
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from returns.result import Failure
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,31 +22,25 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from esper_core import (
-    ConfigError,
-    EsperError,
-    RunConfig,
-    from_primitives,
-    parse_slot_id_result,
-)
+from esper_core import ConfigError, EsperError, parse_slot_id
 from esper_shell.bench.cli import bench_app
-from esper_shell.engine.run import final_metrics, resume, start, train
-from esper_shell.engine.trainer import EpochSummary, Trainer
+from esper_shell.config_file import RunFlags, build_run_config
+from esper_shell.engine.device import MachineConfig
+from esper_shell.engine.run import Run
+from esper_shell.engine.summary import EpochSummary
 from esper_shell.rl.cli import register as register_ppo
+from esper_shell.runs import resume, start, train
 from esper_shell.tasks import TASKS, get_task
 from esper_shell.telemetry import ConsoleSink
 
 MULTI_VALUE_OPTIONS = frozenset({"--slots"})
-INVALID_SLOT_MESSAGE = (
-    "Invalid slot {slot!r}. Use canonical format: r0c0, r0c1, r0c2, ... Valid slots for task {task}: {valid}."
+RESUME_CONFLICT_MESSAGE = (
+    "--resume continues a run with its saved config; drop {options} (or start a new run). "
+    "Only --device, --threads and --data-dir may change."
 )
-RESUME_CONFLICT_MESSAGE = "--resume continues a run with its saved config; drop {options} (or start a new run)."
-RESUME_CONTROLLER_MESSAGE = "{path} holds a {saved} run; continue it with: esper-train {saved} --resume {path}"
-CONTROLLER_KEY_MESSAGE = (
-    "Config file {path} sets controller = {value!r}; the command chooses it (esper-train {value} ...)."
-)
-CONFIG_READ_MESSAGE = "Cannot read config file {path}: {reason}."
-CONFIG_SHAPE_MESSAGE = "Config file {path} must hold RunConfig fields at the top level (see docs/cli.md)."
+RESUME_CONTROLLER_MESSAGE = "{path} holds a {saved} run; continue it with: esper-train {command} --resume {path}"
+INTERRUPTED_MESSAGE = "Interrupted at epoch {epoch}; continue with: esper-train {command} --resume {path}"
+INTERRUPTED_NO_DIR_MESSAGE = "Interrupted at epoch {epoch}; nothing was kept (pass --run-dir to make a run resumable)."
 
 EXAMPLES = """
 
@@ -79,13 +71,17 @@ stderr = Console(stderr=True)
 Task = Annotated[str | None, typer.Option(help=f"Task preset: {', '.join(TASKS)} (default digits).")]
 Slots = Annotated[list[str] | None, typer.Option(help="Slots to enable, e.g. --slots r0c0 r1c0 (default: the task's).")]
 Epochs = Annotated[int | None, typer.Option(help="Epochs to train (default: the task's).")]
+Lr = Annotated[
+    float | None, typer.Option("--lr", help="Base learning rate, decayed by a cosine (default: the task's).")
+]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Training batch size (default: the task's).")]
 MaxSeeds = Annotated[int | None, typer.Option("--max-seeds", help="Most seeds the controller may germinate.")]
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default auto).")]
 Seed = Annotated[int | None, typer.Option(help="Random seed (default 0).")]
 Threads = Annotated[int | None, typer.Option(help="torch CPU threads (default: the task's).")]
 RunDir = Annotated[Path | None, typer.Option("--run-dir", help="Directory for config, events and checkpoints.")]
 Resume = Annotated[Path | None, typer.Option(help="Continue the stopped run in this directory.")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML file of RunConfig fields; flags override it.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML file of run settings; flags override it.")]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local copy of cifar10 / tinystories data.")]
 PolicyFile = Annotated[
     Path | None,
@@ -99,54 +95,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(CONFIG_READ_MESSAGE.format(path=path, reason=exc.strerror or exc)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(CONFIG_READ_MESSAGE.format(path=path, reason=exc)) from exc
-    return data
-
-
-def _check_slots(slots: Sequence[str], task_name: str) -> None:
-    for slot_id in slots:
-        if isinstance(parse_slot_id_result(slot_id), Failure):
-            valid = ", ".join(get_task(task_name).build_host().slot_order)
-            raise ConfigError(INVALID_SLOT_MESSAGE.format(slot=slot_id, task=task_name, valid=valid))
-
-
-def build_config(controller: str, config_file: Path | None, overrides: dict[str, Any]) -> RunConfig:
-    """File values, then flags; the result is validated as a whole (unknown keys are errors)."""
-    data = _read_config_file(config_file) if config_file is not None else {}
-    if not isinstance(data, dict):
-        raise ConfigError(CONFIG_SHAPE_MESSAGE.format(path=config_file))
-    if "controller" in data and data["controller"] != controller:
-        raise ConfigError(CONTROLLER_KEY_MESSAGE.format(path=config_file, value=data["controller"]))
-    data.update({key: value for key, value in overrides.items() if value is not None})
-    data["controller"] = controller
-    slots = data.get("slots")
-    if isinstance(slots, list):
-        _check_slots(slots, data.get("task", RunConfig().task) if isinstance(data.get("task"), str) else "digits")
-    result = from_primitives(data, RunConfig)
-    if isinstance(result, Failure):
-        where = f" in {config_file}" if config_file is not None else ""
-        raise ConfigError(f"Bad configuration{where}: {result.failure()}")
-    return result.unwrap()
-
-
 def _progress_callback(progress: Progress, task_id: Any) -> Any:
-    def on_epoch(trainer: Trainer, summary: EpochSummary) -> None:
+    def on_epoch(run: Run, summary: EpochSummary) -> None:
         progress.update(
             task_id,
-            completed=trainer.epoch,
+            completed=run.trainer.epoch,
             status=f"acc {summary.val_accuracy:5.1f}%  live {summary.live_seeds}  fossil {summary.fossilized_seeds}",
         )
 
     return on_epoch
 
 
-def _drive(trainer: Trainer, directory: Any, quiet: bool) -> None:
+def _drive(run: Run, quiet: bool) -> None:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -157,21 +117,22 @@ def _drive(trainer: Trainer, directory: Any, quiet: bool) -> None:
         transient=False,
     )
     if not quiet:
-        trainer.sinks = (*trainer.sinks, ConsoleSink(progress.console))
+        run.sinks = (*run.sinks, ConsoleSink(progress.console))
     with progress:
         task_id = progress.add_task(
-            f"{trainer.config.controller} {trainer.config.task}",
-            total=trainer.total_epochs,
-            completed=trainer.epoch,
+            f"{run.config.controller.kind} {run.config.task}",
+            total=run.trainer.total_epochs,
+            completed=run.trainer.epoch,
             status="",
         )
-        train(trainer, directory, on_epoch=_progress_callback(progress, task_id))
-    _print_summary(trainer, directory)
+        train(run, on_epoch=_progress_callback(progress, task_id))
+    _print_summary(run)
 
 
-def _print_summary(trainer: Trainer, directory: Any) -> None:
-    metrics = final_metrics(trainer)
-    table = Table(title=f"{trainer.config.controller} on {trainer.config.task} (seed {trainer.config.seed})")
+def _print_summary(run: Run) -> None:
+    metrics = run.metrics()
+    config = run.config
+    table = Table(title=f"{config.controller.kind} on {config.task} (seed {config.seed}, {run.trainer.device})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("final val accuracy", f"{metrics['final_accuracy']:.2f} %")
@@ -179,66 +140,64 @@ def _print_summary(trainer: Trainer, directory: Any) -> None:
     table.add_row("parameters (host)", f"{metrics['params']} ({metrics['host_params']})")
     table.add_row("seeds germinated / fossilized", f"{metrics['seeds_germinated']} / {metrics['fossilized_seeds']}")
     table.add_row("training time", f"{metrics['seconds']:.1f} s")
-    if directory is not None:
-        table.add_row("run directory", str(directory.path))
+    if run.directory is not None:
+        table.add_row("run directory", str(run.directory.path))
     Console().print(table)
 
 
-def _overrides(
-    *,
-    task: str | None,
-    slots: list[str] | None,
-    epochs: int | None,
-    max_seeds: int | None,
-    device: str | None,
-    seed: int | None,
-    threads: int | None,
-    data_dir: Path | None,
-    policy: Path | None = None,
-) -> dict[str, Any]:
-    """The RunConfig fields the flags set (None: not given, so the file or the preset decides)."""
-    return {
-        "task": task,
-        "slots": slots,
-        "epochs": epochs,
-        "max_seeds": max_seeds,
-        "device": device,
-        "seed": seed,
-        "threads": threads,
-        "data_dir": None if data_dir is None else str(data_dir),
-        "policy": None if policy is None else str(policy),
-    }
+def _command_for(kind: str) -> str:
+    """The esper-train command that runs a controller kind (a policy runs under heuristic --policy)."""
+    return "static" if kind == "static" else "heuristic"
 
 
 def _run(
-    controller: str,
-    overrides: dict[str, Any],
+    command: str,
+    flags: RunFlags,
+    machine: dict[str, Any],
     *,
     run_dir: Path | None,
     resume_dir: Path | None,
     config_file: Path | None,
     quiet: bool,
 ) -> None:
+    run: Run | None = None
     try:
         if resume_dir is not None:
-            given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
-            given += ["--config"] if config_file is not None else []
+            given = flags.given() + (["--config"] if config_file is not None else [])
             given += ["--run-dir"] if run_dir is not None else []
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
-            trainer, directory = resume(resume_dir)
-            if trainer.config.controller != controller:
-                raise ConfigError(
-                    RESUME_CONTROLLER_MESSAGE.format(
-                        path=resume_dir, saved=trainer.config.controller, command=controller
-                    )
-                )
+            run = resume(
+                resume_dir, machine=_machine(machine) if any(v is not None for v in machine.values()) else None
+            )
+            saved = run.config.controller.kind
+            if _command_for(saved) != command:
+                message = RESUME_CONTROLLER_MESSAGE.format(path=resume_dir, saved=saved, command=_command_for(saved))
+                raise ConfigError(message)
         else:
-            config = build_config(controller, config_file, overrides)
-            trainer, directory = start(config, run_dir)
-        _drive(trainer, directory, quiet)
+            config = build_run_config(command, config_file, flags)
+            run = start(config.task, config, machine=_machine(machine, task=config.task), run_dir=run_dir)
+        _drive(run, quiet)
     except EsperError as error:
         raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        epoch = run.trainer.epoch if run is not None else 0
+        directory = run.directory if run is not None else None
+        if directory is None:
+            typer.echo(INTERRUPTED_NO_DIR_MESSAGE.format(epoch=epoch), err=True)
+        else:
+            typer.echo(INTERRUPTED_MESSAGE.format(epoch=epoch, command=command, path=directory.path), err=True)
+        raise typer.Exit(code=130) from None
+
+
+def _machine(options: dict[str, Any], *, task: str | None = None) -> MachineConfig:
+    """Flags over defaults (threads: the task preset's)."""
+    default_threads = TASKS[task].threads if task in TASKS else MachineConfig().threads
+    return MachineConfig(
+        device=options["device"] or "auto",
+        threads=options["threads"] or default_threads,
+        data_dir=None if options["data_dir"] is None else str(options["data_dir"]),
+    )
 
 
 @app.command()
@@ -246,6 +205,8 @@ def heuristic(
     task: Task = None,
     slots: Slots = None,
     epochs: Epochs = None,
+    lr: Lr = None,
+    batch_size: BatchSize = None,
     max_seeds: MaxSeeds = None,
     device: Device = None,
     seed: Seed = None,
@@ -258,18 +219,18 @@ def heuristic(
     quiet: Quiet = False,
 ) -> None:
     """Train with growth decided by the rule-based heuristic controller (or a learned --policy)."""
-    flags = _overrides(
+    flags = RunFlags(
         task=task,
-        slots=slots,
-        epochs=epochs,
-        max_seeds=max_seeds,
-        device=device,
         seed=seed,
-        threads=threads,
-        data_dir=data_dir,
-        policy=policy,
+        slots=tuple(slots) if slots else None,
+        max_seeds=max_seeds,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        policy=None if policy is None else str(policy),
     )
-    _run("heuristic", flags, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
+    machine = {"device": device, "threads": threads, "data_dir": data_dir}
+    _run("heuristic", flags, machine, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
 
 
 @app.command()
@@ -277,6 +238,8 @@ def static(
     task: Task = None,
     slots: Slots = None,
     epochs: Epochs = None,
+    lr: Lr = None,
+    batch_size: BatchSize = None,
     max_seeds: MaxSeeds = None,
     device: Device = None,
     seed: Seed = None,
@@ -288,17 +251,17 @@ def static(
     quiet: Quiet = False,
 ) -> None:
     """The baseline: the same host, data and budget, and nothing ever grows."""
-    flags = _overrides(
+    flags = RunFlags(
         task=task,
-        slots=slots,
-        epochs=epochs,
-        max_seeds=max_seeds,
-        device=device,
         seed=seed,
-        threads=threads,
-        data_dir=data_dir,
+        slots=tuple(slots) if slots else None,
+        max_seeds=max_seeds,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
     )
-    _run("static", flags, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
+    machine = {"device": device, "threads": threads, "data_dir": data_dir}
+    _run("static", flags, machine, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
 
 
 @app.command("slots")
@@ -313,8 +276,8 @@ def slots_command(task: Task = None) -> None:
     for column in ("slot", "tier (row)", "position (col)", "channels", "default"):
         table.add_column(column)
     for slot_id in host.slot_order:
-        row, col = parse_slot_id_result(slot_id).unwrap()
-        default = "yes" if slot_id in spec.default_slots else ""
+        row, col = parse_slot_id(slot_id)
+        default = "yes" if slot_id in spec.slots else ""
         table.add_row(slot_id, str(row), str(col), str(host.injection_points[slot_id]), default)
     Console().print(table)
 

@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 import torch
-from returns.result import Failure, Success
 from torch import nn
 
 from esper_core import (
     LIVE_STAGES,
     BlendAlgorithm,
+    ConfigError,
+    Effect,
     LifecycleConfig,
     SeedMetrics,
     SeedStage,
@@ -30,23 +31,22 @@ from esper_core import (
     cull,
     fossilize,
     germinate,
-    parse_slot_id_result,
-    slot_sort_key,
+    is_routed,
+    parse_slot_id,
     step_epoch,
 )
 from esper_shell.blueprints import blueprint_names, get_blueprint
-from esper_shell.errors import UnknownSlotError
+from esper_shell.errors import HostError, UnknownSlotError, unwrap
 from esper_shell.hosts import HostProtocol
-from esper_shell.slot import SeedSlot
+from esper_shell.slot import ModuleListener, SeedSlot
 
 NOT_A_HOST_MESSAGE = (
     "{kind} is not an Esper host: it must provide topology, injection_points, slot_order, "
     "forward_to(slot_id, x, from_slot_id=None) and forward_from(slot_id, x) (see docs/hosts.md)."
 )
-NO_SLOTS_MESSAGE = "Choose at least one slot; this host has: {valid}."
 UNKNOWN_SLOT_MESSAGE = "Slot {slot!r} is not an injection point of this host; valid slots: {valid}."
 NOT_ENABLED_MESSAGE = "Slot {slot!r} is not enabled in this model; enabled slots: {valid}."
-DUPLICATE_MESSAGE = "Slot {slot!r} is listed twice; list each slot once."
+EMPTY_SLOT_MESSAGE = "Slot {slot!r} is empty: germinate a seed there first."
 BLEND_MESSAGE = "Unknown blend {blend!r}; choose one of: {valid}."
 
 
@@ -60,21 +60,12 @@ class SlotReport:
     metrics: SeedMetrics | None
 
 
-def _validate_slots(host: HostProtocol, slots: Sequence[str]) -> tuple[str, ...]:
-    valid = ", ".join(host.slot_order)
-    if not slots:
-        raise UnknownSlotError(NO_SLOTS_MESSAGE.format(valid=valid))
-    seen: set[str] = set()
-    for slot_id in slots:
-        parsed = parse_slot_id_result(slot_id)
-        if isinstance(parsed, Failure):
-            raise type(parsed.failure())(f"{parsed.failure()} Valid slots for this host: {valid}.")
+def _check_membership(host: HostProtocol, slots: SlotConfig) -> None:
+    """``SlotConfig`` has checked the ids themselves; only the host knows which exist."""
+    for slot_id in slots.slot_ids:
         if slot_id not in host.injection_points:
-            raise UnknownSlotError(UNKNOWN_SLOT_MESSAGE.format(slot=slot_id, valid=valid))
-        if slot_id in seen:
-            raise UnknownSlotError(DUPLICATE_MESSAGE.format(slot=slot_id))
-        seen.add(slot_id)
-    return tuple(sorted(slots, key=slot_sort_key))
+            valid = ", ".join(host.slot_order)
+            raise UnknownSlotError(UNKNOWN_SLOT_MESSAGE.format(slot=slot_id, valid=valid), value=slot_id)
 
 
 def parse_blend(blend: str | BlendAlgorithm) -> BlendAlgorithm:
@@ -82,7 +73,7 @@ def parse_blend(blend: str | BlendAlgorithm) -> BlendAlgorithm:
         return blend
     valid = ", ".join(b.name.lower() for b in BlendAlgorithm)
     if not isinstance(blend, str) or blend.upper() not in BlendAlgorithm.__members__:
-        raise ValueError(BLEND_MESSAGE.format(blend=blend, valid=valid))
+        raise ConfigError(BLEND_MESSAGE.format(blend=blend, valid=valid), value=blend)
     return BlendAlgorithm[blend.upper()]
 
 
@@ -90,7 +81,7 @@ class MorphogeneticModel(nn.Module):
     def __init__(
         self,
         host: nn.Module,
-        slots: Sequence[str],
+        slots: SlotConfig | Sequence[str],
         *,
         lifecycle_config: LifecycleConfig | None = None,
         device: torch.device | str | None = None,
@@ -98,14 +89,20 @@ class MorphogeneticModel(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(host, HostProtocol):
-            raise TypeError(NOT_A_HOST_MESSAGE.format(kind=type(host).__name__))
-        slot_ids = _validate_slots(host, list(slots))
+            raise HostError(NOT_A_HOST_MESSAGE.format(kind=type(host).__name__), value=host)
+        slot_config = slots if isinstance(slots, SlotConfig) else SlotConfig(slots)
+        _check_membership(host, slot_config)
         self.host = host
-        self.slot_config = SlotConfig(slot_ids)
+        self.slot_config = slot_config
         self.lifecycle_config = lifecycle_config or LifecycleConfig()
+        self._listeners: list[ModuleListener] = []
         self.seed_slots = nn.ModuleDict(
-            {sid: SeedSlot(sid, host.injection_points[sid], host.topology) for sid in slot_ids}
+            {
+                sid: SeedSlot(sid, host.injection_points[sid], host.topology, listener=self._module_changed)
+                for sid in slot_config.slot_ids
+            }
         )
+        # The run's one epoch counter: moved only by ``step_epoch``, checkpointed with the model.
         self.epoch = 0
         self.seeds_created = 0
         self._clock = clock
@@ -163,15 +160,19 @@ class MorphogeneticModel(nn.Module):
 
     def _refresh_routes(self) -> None:
         """Slots whose seed changes the output (or, with grad, receives gradient)."""
-        with_grad, without_grad = [], []
-        for slot_id, slot in self.seed_slots.items():
-            stage = slot.stage
-            if stage in (SeedStage.BLENDING, SeedStage.PROBATIONARY, SeedStage.FOSSILIZED):
-                with_grad.append(slot_id)
-                without_grad.append(slot_id)
-            elif stage is SeedStage.TRAINING:
-                with_grad.append(slot_id)
-        self._routes = (tuple(without_grad), tuple(with_grad))
+        self._routes = tuple(  # type: ignore[assignment]
+            tuple(slot_id for slot_id, slot in self.seed_slots.items() if is_routed(slot.stage, with_grad=grad))
+            for grad in (False, True)
+        )
+
+    # -- module listeners ----------------------------------------------------------------------
+    def add_module_listener(self, listener: ModuleListener) -> None:
+        """Be told after any slot built or dropped a seed or gate (e.g. to keep optimizers in step)."""
+        self._listeners.append(listener)
+
+    def _module_changed(self, slot: SeedSlot, effect: Effect) -> None:
+        for listener in self._listeners:
+            listener(slot, effect)
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
@@ -184,10 +185,9 @@ class MorphogeneticModel(nn.Module):
 
     def slot(self, slot_id: str) -> SeedSlot:
         if slot_id not in self.seed_slots:
-            parsed = parse_slot_id_result(slot_id)
-            if isinstance(parsed, Failure):
-                raise parsed.failure()
-            raise UnknownSlotError(NOT_ENABLED_MESSAGE.format(slot=slot_id, valid=", ".join(self.slot_ids)))
+            parse_slot_id(slot_id)
+            message = NOT_ENABLED_MESSAGE.format(slot=slot_id, valid=", ".join(self.slot_ids))
+            raise UnknownSlotError(message, value=slot_id)
         return self.seed_slots[slot_id]
 
     def context(self) -> StageContext:
@@ -220,7 +220,7 @@ class MorphogeneticModel(nn.Module):
             seed_param_count=seed_params,
             host_param_count=sum(p.numel() for p in self.host.parameters()),
         )
-        events = slot.apply_step(result)
+        events = slot.apply(*unwrap(result))
         self.seeds_created += 1
         self._refresh_routes()
         return events
@@ -237,8 +237,8 @@ class MorphogeneticModel(nn.Module):
     def _move(self, slot_id: str, decide: Callable) -> tuple[TelemetryEvent, ...]:
         slot = self.slot(slot_id)
         if slot.state is None:
-            raise UnknownSlotError(f"Slot {slot_id!r} is empty: germinate a seed there first.")
-        events = slot.apply_step(decide(slot.state))
+            raise UnknownSlotError(EMPTY_SLOT_MESSAGE.format(slot=slot_id), value=slot_id)
+        events = slot.apply(*unwrap(decide(slot.state)))
         self._refresh_routes()
         return events
 
@@ -250,7 +250,7 @@ class MorphogeneticModel(nn.Module):
             if slot.state is None:
                 continue
             slot.fold_measured_alpha()
-            events += slot.apply_step(Success(step_epoch(slot.state, ctx)))
+            events += slot.apply(*step_epoch(slot.state, ctx))
         self.epoch += 1
         self._refresh_routes()
         return tuple(events)
@@ -289,6 +289,16 @@ class MorphogeneticModel(nn.Module):
 
     def total_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def restore_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a snapshot of weights and seeds, keeping the epoch and the germination count.
+
+        A governor rollback turns back what was learned, not time: the epoch goes on, and
+        seeds germinated since the snapshot still count against the budget.
+        """
+        epoch, seeds_created = self.epoch, self.seeds_created
+        self.load_state_dict(state)
+        self.epoch, self.seeds_created = epoch, seeds_created
 
     # -- checkpoints ---------------------------------------------------------------------------
     def get_extra_state(self) -> dict[str, int]:

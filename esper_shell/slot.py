@@ -2,43 +2,45 @@
 
 The slot never decides anything itself: every change goes through an ``esper_core``
 lifecycle function, and the slot applies the returned effects (build or drop the seed
-module, build or drop the gate). ``forward`` implements the gradient isolation of DESIGN §6.
+module, build or drop the gate), then tells its listener which modules changed, so the
+owner of their optimizers follows the same effects. ``forward`` implements the gradient
+isolation of DESIGN §6, asking the core's ``isolates_gradients`` whether to detach.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from returns.result import Failure, Result
 from torch import nn
 
 from esper_core import (
     SEED_MODULE_STAGES,
-    BlendAlgorithm,
     BuildGate,
     BuildSeed,
     DiscardGate,
     DropSeed,
     Effect,
     Emit,
-    EsperError,
     SeedStage,
     SeedState,
-    SetIsolation,
-    Step,
     TelemetryEvent,
+    has_gate,
+    isolates_gradients,
     linear_alpha,
     record_measured_alpha,
     structure_slot,
     unstructure_slot,
 )
 from esper_shell.blueprints import build_seed
-from esper_shell.errors import CheckpointError
+from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.gated_blend import GatedBlend
+
+# Told after the slot built or dropped a seed or a gate (the effect that did it).
+ModuleListener = Callable[["SeedSlot", Effect], None]
 
 
 class _Mode(enum.Enum):
@@ -54,11 +56,13 @@ class _Mode(enum.Enum):
 def _mode_for(state: SeedState | None) -> _Mode:
     if state is None:
         return _Mode.IDENTITY
+    if has_gate(state):
+        return _Mode.GATED
     match state.stage:
         case SeedStage.TRAINING:
             return _Mode.TRAINING
         case SeedStage.BLENDING:
-            return _Mode.GATED if state.blend_algorithm is BlendAlgorithm.GATED else _Mode.BLENDING
+            return _Mode.BLENDING
         case SeedStage.PROBATIONARY | SeedStage.FOSSILIZED:
             return _Mode.INTEGRATED
         case _:
@@ -66,7 +70,7 @@ def _mode_for(state: SeedState | None) -> _Mode:
 
 
 class SeedSlot(nn.Module):
-    def __init__(self, slot_id: str, channels: int, topology: str) -> None:
+    def __init__(self, slot_id: str, channels: int, topology: str, *, listener: ModuleListener | None = None) -> None:
         super().__init__()
         self.slot_id = slot_id
         self.channels = channels
@@ -74,7 +78,9 @@ class SeedSlot(nn.Module):
         self.state: SeedState | None = None
         self.seed: nn.Module | None = None
         self.gate: GatedBlend | None = None
+        self._listener = listener
         self._mode = _Mode.IDENTITY
+        self._isolated = False
         # Tracks the device and dtype the slot was moved to, so rebuilt seeds land there too.
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
         self.register_buffer("_gate_alpha_sum", torch.zeros(()), persistent=False)
@@ -85,16 +91,14 @@ class SeedSlot(nn.Module):
         mode = self._mode
         if mode is _Mode.IDENTITY:
             return h
-        seed = self.seed
+        if mode is _Mode.TRAINING and not torch.is_grad_enabled():
+            # The output is exactly the host's; the seed's forward matters only for its gradient.
+            return h
+        s = self.seed(h.detach() if self._isolated else h)
         if mode is _Mode.INTEGRATED:
-            return seed(h)
+            return s
         if mode is _Mode.TRAINING:
-            if not torch.is_grad_enabled():
-                # The output is exactly the host's; the seed's forward matters only for its gradient.
-                return h
-            s = seed(h.detach())
             return h + (s - s.detach())
-        s = seed(h.detach())
         if mode is _Mode.BLENDING:
             return torch.lerp(h, s, self.state.alpha)
         alpha = self._ramp() * self.gate(h)
@@ -124,31 +128,31 @@ class SeedSlot(nn.Module):
             return (self._gate_alpha_sum / self._gate_alpha_count).item()
         return 0.0 if self.state is None else self.state.alpha
 
-    def apply_step(self, result: Result[Step, EsperError]) -> tuple[TelemetryEvent, ...]:
-        """Execute a core decision: raise its failure, or adopt its state and run its effects."""
-        if isinstance(result, Failure):
-            raise result.failure()
-        state, effects = result.unwrap()
-        return self.apply(state, effects)
-
     def apply(self, state: SeedState, effects: Iterable[Effect]) -> tuple[TelemetryEvent, ...]:
+        """Adopt a core decision's state and execute its effects; the listener hears of module changes."""
         events: list[TelemetryEvent] = []
+        changed: list[Effect] = []
         for effect in effects:
             match effect:
                 case BuildSeed(blueprint_id):
                     self.seed = self._on_anchor(build_seed(self.topology, blueprint_id, self.channels))
+                    changed.append(effect)
                 case DropSeed():
                     self.seed = None
+                    changed.append(effect)
                 case BuildGate():
                     self.gate = self._on_anchor(GatedBlend(self.channels))
                     self._reset_gate_measurement()
+                    changed.append(effect)
                 case DiscardGate():
                     self.gate = None
-                case SetIsolation():
-                    pass  # isolation is structural: forward derives it from the stage
+                    changed.append(effect)
                 case Emit(event):
                     events.append(event)
         self._set_state(state)
+        if self._listener is not None:
+            for effect in changed:
+                self._listener(self, effect)
         return tuple(events)
 
     def fold_measured_alpha(self) -> None:
@@ -156,7 +160,7 @@ class SeedSlot(nn.Module):
         if self._mode is not _Mode.GATED or self._gate_alpha_count.item() == 0:
             return
         measured = (self._gate_alpha_sum / self._gate_alpha_count).item()
-        self._set_state(record_measured_alpha(self.state, min(1.0, max(0.0, measured))).unwrap())
+        self._set_state(unwrap(record_measured_alpha(self.state, min(1.0, max(0.0, measured)))))
         self._reset_gate_measurement()
 
     def update_state(self, state: SeedState) -> None:
@@ -183,6 +187,7 @@ class SeedSlot(nn.Module):
     def _set_state(self, state: SeedState | None) -> None:
         self.state = state
         self._mode = _mode_for(state)
+        self._isolated = state is not None and isolates_gradients(state.stage)
 
     def _reset_gate_measurement(self) -> None:
         self._gate_alpha_sum.zero_()
@@ -201,10 +206,7 @@ class SeedSlot(nn.Module):
         ``load_state_dict`` calls this before visiting child modules, so modules built here
         receive their weights in the same strict load.
         """
-        result = structure_slot(state)
-        if isinstance(result, Failure):
-            raise CheckpointError(f"Slot {self.slot_id}: {result.failure()}")
-        restored = result.unwrap()
+        restored = unwrap(structure_slot(state), CheckpointError, prefix=f"Slot {self.slot_id}: ")
         if restored is not None and restored.slot_id != self.slot_id:
             raise CheckpointError(
                 f"Slot {self.slot_id}: checkpoint holds the state of slot {restored.slot_id}; "

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from esper_core import RunConfig
-from esper_shell.engine.run import final_metrics, start, train
+from esper_core import StaticControllerConfig
+from esper_shell.runs import start, train
+from esper_shell.tasks import get_task
 
 
 @attrs.frozen(kw_only=True)
@@ -24,9 +25,12 @@ def _mean_std(values: Sequence[float]) -> str:
 
 
 def run_one(task: str, controller: str, seed: int) -> dict[str, float]:
-    trainer, _ = start(RunConfig(task=task, controller=controller, seed=seed), None)
-    train(trainer, None)
-    metrics = final_metrics(trainer)
+    config = attrs.evolve(get_task(task).run_config(), seed=seed)
+    if controller == "static":
+        config = attrs.evolve(config, controller=StaticControllerConfig())
+    run = start(task, config)
+    train(run)
+    metrics = run.metrics()
     metrics["added_params"] = metrics["params"] - metrics["host_params"]
     return metrics
 

@@ -20,12 +20,14 @@ from collections.abc import Sequence
 
 import attrs
 
-from esper_core import RunConfig
+from esper_core import StaticControllerConfig
 from esper_core.features import feature_layout
 from esper_core.ppo_config import PPOConfig
-from esper_shell.engine.run import final_metrics, start, train
+from esper_shell.blueprints import blueprint_names
 from esper_shell.rl.controller import PolicyController
 from esper_shell.rl.train import PPORun, run_update, train_ppo
+from esper_shell.runs import start, train
+from esper_shell.tasks import get_task
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +45,8 @@ class RLBenchConfig:
 
 def env_epochs_per_second(task: str, n_envs: int, episode_epochs: int) -> float:
     """One PPO update (a rollout of one episode per env, then the update), in env-epochs per second."""
-    run = PPORun(RunConfig(task=task), PPOConfig(n_envs=n_envs, episode_epochs=episode_epochs), episodes=n_envs)
+    ppo = PPOConfig(n_envs=n_envs, episode_epochs=episode_epochs)
+    run = PPORun(get_task(task).run_config(), ppo, episodes=n_envs)
     started = time.perf_counter()
     run_update(run)
     return n_envs * episode_epochs / (time.perf_counter() - started)
@@ -51,15 +54,18 @@ def env_epochs_per_second(task: str, n_envs: int, episode_epochs: int) -> float:
 
 def evaluate(task: str, controller: str, seed: int, epochs: int, run: PPORun) -> dict[str, float]:
     """One run of ``epochs`` under ``controller`` ('static', 'heuristic', or 'ppo': ``run``'s policy, greedy)."""
-    trainer, _ = start(
-        RunConfig(task=task, controller="static" if controller == "ppo" else controller, seed=seed, epochs=epochs), None
-    )
+    preset = get_task(task)
+    config = preset.run_config()
+    config = attrs.evolve(config, seed=seed, training=attrs.evolve(config.training, epochs=epochs))
+    policy = None
     if controller == "ppo":
-        layout = feature_layout(trainer.model.slot_config, trainer.model.known_blueprints)
-        trainer.controller = PolicyController(policy=run.policy, layout=layout, gates=trainer.config.lifecycle.gates)
-        trainer.controller_state = trainer.controller.initial_state()
-    train(trainer, None)
-    metrics = final_metrics(trainer)
+        layout = feature_layout(config.slots, blueprint_names(preset.topology))
+        policy = PolicyController(policy=run.policy, layout=layout, gates=config.lifecycle.gates)
+    elif controller == "static":
+        config = attrs.evolve(config, controller=StaticControllerConfig())
+    evaluation = start(task, config, controller=policy)
+    train(evaluation)
+    metrics = evaluation.metrics()
     metrics["added_params"] = metrics["params"] - metrics["host_params"]
     return metrics
 
@@ -78,7 +84,7 @@ def report(config: RLBenchConfig) -> str:
         lines.append(f"    n_envs {n_envs}: {rate:6.2f} env-epochs/s")
 
     ppo = PPOConfig(n_envs=config.n_envs, episode_epochs=config.episode_epochs)
-    run = PPORun(RunConfig(task=config.task), ppo, episodes=config.episodes)
+    run = PPORun(get_task(config.task).run_config(), ppo, episodes=config.episodes)
     started = time.perf_counter()
     history = train_ppo(run, None)
     training_seconds = time.perf_counter() - started

@@ -19,9 +19,7 @@ def group_norm_groups(channels: int) -> int:
     ``MIN_CHANNELS_PER_GROUP`` channels (one group for a single channel)."""
     per_group_floor = min(MIN_CHANNELS_PER_GROUP, channels)
     return next(
-        groups
-        for groups in GROUP_CANDIDATES
-        if channels % groups == 0 and channels // groups >= per_group_floor
+        groups for groups in GROUP_CANDIDATES if channels % groups == 0 and channels // groups >= per_group_floor
     )
 
 

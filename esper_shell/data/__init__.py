@@ -5,7 +5,7 @@ Embedded tasks (``digits``, ``synthetic``, ``pydoc``) need nothing but installed
 missing. Nothing here ever downloads data or substitutes random data for a missing set.
 """
 
-from esper_shell.data.batching import iterate_batches, text_batches
+from esper_shell.data.batching import Reiterable, iterate_batches, text_batches
 from esper_shell.data.cifar10 import find_cifar10, load_cifar10
 from esper_shell.data.digits import load_digits
 from esper_shell.data.errors import DataError
@@ -20,6 +20,7 @@ __all__ = [
     "GratingStyle",
     "TextData",
     "find_cifar10",
+    "Reiterable",
     "iterate_batches",
     "load_cifar10",
     "load_digits",

@@ -9,7 +9,7 @@ it later reproduces that epoch's batches exactly, which is what resuming needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -75,3 +75,13 @@ def text_batches(
     offsets = torch.arange(block_size + 1)
     windows = (tokens[(batch_starts[:, None] + offsets).to(tokens.device)].long() for batch_starts in starts.cpu())
     return ((window[:, :-1].contiguous(), window[:, 1:].contiguous()) for window in windows)
+
+
+class Reiterable:
+    """Batches re-made on every ``iter()``: validation read each epoch without holding a copy."""
+
+    def __init__(self, make: Callable[[], Iterator[tuple[Tensor, Tensor]]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return self._make()

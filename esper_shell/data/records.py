@@ -18,21 +18,16 @@ IMAGES_SHAPE_ERROR = (
     "(N, {in_channels}, {image_size}, {image_size}) to match in_channels and image_size."
 )
 LABELS_SHAPE_ERROR = (
-    "{name} has shape {shape} and dtype {dtype}; expected int64 labels of shape ({count},), "
-    "one per image."
+    "{name} has shape {shape} and dtype {dtype}; expected int64 labels of shape ({count},), one per image."
 )
 LABEL_RANGE_ERROR = (
-    "{name} holds labels in [{low}, {high}], outside [0, {num_classes}); "
-    "num_classes must cover every label."
+    "{name} holds labels in [{low}, {high}], outside [0, {num_classes}); num_classes must cover every label."
 )
 EMPTY_SPLIT_ERROR = "{name} is empty; both splits need at least one example."
 TOKENS_SHAPE_ERROR = (
-    "{name} has shape {shape} and dtype {dtype}; expected a non-empty 1-D uint8 or int64 "
-    "tensor of token ids."
+    "{name} has shape {shape} and dtype {dtype}; expected a non-empty 1-D uint8 or int64 tensor of token ids."
 )
-TOKEN_RANGE_ERROR = (
-    "{name} holds token id {high}, outside [0, {vocab_size}); vocab_size must cover every token."
-)
+TOKEN_RANGE_ERROR = "{name} holds token id {high}, outside [0, {vocab_size}); vocab_size must cover every token."
 TOKEN_DTYPES = (torch.uint8, torch.int64)
 
 

@@ -109,9 +109,7 @@ def make_synthetic(
     used: the global RNGs are left alone.
     """
     if min(n_train, n_val, image_size) < 1 or num_classes < 2:
-        raise DataError(
-            SIZE_ERROR.format(n_train=n_train, n_val=n_val, image_size=image_size, num_classes=num_classes)
-        )
+        raise DataError(SIZE_ERROR.format(n_train=n_train, n_val=n_val, image_size=image_size, num_classes=num_classes))
     train_x, train_y = _render(np.random.default_rng([seed, TRAIN_STREAM]), n_train, image_size, num_classes, style)
     val_x, val_y = _render(np.random.default_rng([seed, VAL_STREAM]), n_val, image_size, num_classes, style)
     train_images, val_images = torch.from_numpy(train_x), torch.from_numpy(val_x)

@@ -1,8 +1,14 @@
-"""Turning ``--device auto|cpu|cuda:N`` into a torch device, with errors that say what exists."""
+"""Where a run executes (``MachineConfig``), and ``--device auto|cpu|cuda:N`` as a torch device.
+
+Machine options say nothing about what a run is: the same run may resume on another
+machine with other options, so they are kept apart from ``RunConfig``.
+"""
 
 from __future__ import annotations
 
+import attrs
 import torch
+from attrs.validators import ge, instance_of, optional
 
 from esper_core import ConfigError
 
@@ -11,6 +17,15 @@ BAD_INDEX_MESSAGE = (
     "Device {device!r} does not exist: this machine has {count} CUDA device(s) (cuda:0 ... cuda:{last})."
 )
 BAD_DEVICE_MESSAGE = "Unknown device {device!r}; use auto, cpu, cuda or cuda:N."
+CPU_INDEX_MESSAGE = "Device {device!r}: the CPU has no index; use --device cpu."
+
+
+@attrs.frozen(kw_only=True)
+class MachineConfig:
+    device: str = attrs.field(default="auto", validator=instance_of(str))
+    threads: int = attrs.field(default=1, validator=ge(1))
+    # A local copy of the task's data, for tasks that read one (cifar10, tinystories).
+    data_dir: str | None = attrs.field(default=None, validator=optional(instance_of(str)))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -21,6 +36,8 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError as exc:
         raise ConfigError(BAD_DEVICE_MESSAGE.format(device=name)) from exc
     if device.type == "cpu":
+        if device.index is not None:
+            raise ConfigError(CPU_INDEX_MESSAGE.format(device=name), value=name)
         return device
     if device.type != "cuda":
         raise ConfigError(BAD_DEVICE_MESSAGE.format(device=name))

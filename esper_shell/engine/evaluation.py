@@ -6,16 +6,11 @@ from collections.abc import Iterable
 
 import attrs
 import torch
-import torch.nn.functional as F
 
 from esper_shell.model import MorphogeneticModel
+from esper_shell.tasks import LossFn
 
 PERCENT = 100.0
-
-
-def task_loss(logits: torch.Tensor, targets: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy over the last axis: (B, C) classification or (B, T, V) next-token logits."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
 
 
 @attrs.frozen
@@ -36,9 +31,14 @@ def evaluate(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     *,
     ablate: tuple[str, ...],
+    loss: LossFn,
     device: torch.device,
 ) -> Evaluation:
-    """Accuracy (%), mean loss, and contributions of the seeds in ``ablate`` in one pass."""
+    """Accuracy (%), mean loss per target, and contributions of the seeds in ``ablate`` in one pass.
+
+    ``loss`` is the task's mean loss; weighting it by each batch's targets makes the result the
+    mean over all targets whatever the batch sizes.
+    """
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss_sum = torch.zeros((), device=device)
@@ -48,7 +48,7 @@ def evaluate(
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         logits, ablated = model.forward_with_ablations(x, ablate)
         correct += _correct(logits, y)
-        loss_sum += task_loss(logits, y, reduction="sum")
+        loss_sum += loss(logits, y) * y.numel()
         for slot_id, other in ablated.items():
             ablated_correct[slot_id] += _correct(other, y)
         count += y.numel()

@@ -1,8 +1,10 @@
-"""One optimizer per seed, kept in step with the model's seeds.
+"""One optimizer per seed, following the effects that build and drop seeds and gates.
 
-A seed's optimizer is created when its seed first has parameters and removed when the seed
-goes, so one seed's birth or death never resets another's momentum. While a seed blends
-with a learned gate, the gate's parameters are a second param group of the same optimizer.
+A seed's optimizer is created when its module is built (if it has parameters) and removed
+when it is dropped, so one seed's birth or death never resets another's momentum. While a
+seed blends with a learned gate, the gate's parameters are a second param group of the
+same optimizer. Loading a checkpoint or a rollback snapshot rebuilds modules without
+effects; ``load_state_dict`` then rebuilds the optimizers from the model once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from esper_core import BuildGate, BuildSeed, DiscardGate, DropSeed, Effect, has_gate
 from esper_shell.model import MorphogeneticModel
+from esper_shell.slot import SeedSlot
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -26,32 +30,39 @@ class SeedOptimizers:
     def __iter__(self) -> Iterator[torch.optim.Optimizer]:
         return (optimizer for _, optimizer in self._by_slot.values())
 
-    def sync(self, model: MorphogeneticModel) -> None:
-        """Create, extend, shrink or drop optimizers to match the slots' seeds and gates now."""
-        for slot_id, slot in model.seed_slots.items():
-            state = slot.state
-            entry = self._by_slot.get(slot_id)
-            if slot.seed is None or state is None:
-                self._by_slot.pop(slot_id, None)
-                continue
-            if entry is not None and entry[0] != state.seed_id:
-                entry = None
-            seed_params = list(slot.seed.parameters())
-            gate_params = list(slot.gate.parameters()) if slot.gate is not None else []
-            if entry is None:
-                if not seed_params and not gate_params:
-                    self._by_slot.pop(slot_id, None)
-                    continue
-                optimizer = self._factory(seed_params)
-                entry = (state.seed_id, optimizer)
-            optimizer = entry[1]
-            has_gate_group = len(optimizer.param_groups) > 1
-            if gate_params and not has_gate_group:
-                optimizer.add_param_group({"params": gate_params})
-            elif not gate_params and has_gate_group:
-                for param in optimizer.param_groups.pop(1)["params"]:
-                    optimizer.state.pop(param, None)
-            self._by_slot[slot_id] = entry
+    def get(self, slot_id: str) -> torch.optim.Optimizer | None:
+        entry = self._by_slot.get(slot_id)
+        return None if entry is None else entry[1]
+
+    def on_module_change(self, slot: SeedSlot, effect: Effect) -> None:
+        """The model's module listener: mirror what the slot just built or dropped."""
+        match effect:
+            case BuildSeed():
+                self._create(slot)
+            case DropSeed():
+                self._by_slot.pop(slot.slot_id, None)
+            case BuildGate():
+                self._add_gate_group(slot)
+            case DiscardGate():
+                entry = self._by_slot.get(slot.slot_id)
+                if entry is not None and len(entry[1].param_groups) > 1:
+                    for param in entry[1].param_groups.pop(1)["params"]:
+                        entry[1].state.pop(param, None)
+
+    def _create(self, slot: SeedSlot) -> None:
+        """Group 0: the seed's parameters (none for a zero-parameter seed); group 1: its gate's, if any."""
+        if slot.seed is None or slot.state is None:
+            self._by_slot.pop(slot.slot_id, None)
+            return
+        optimizer = self._factory([{"params": list(slot.seed.parameters())}])  # type: ignore[list-item]
+        self._by_slot[slot.slot_id] = (slot.state.seed_id, optimizer)
+        if has_gate(slot.state):
+            self._add_gate_group(slot)
+
+    def _add_gate_group(self, slot: SeedSlot) -> None:
+        entry = self._by_slot.get(slot.slot_id)
+        if entry is not None and slot.gate is not None and len(entry[1].param_groups) == 1:
+            entry[1].add_param_group({"params": list(slot.gate.parameters())})
 
     def set_lr(self, lr: float) -> None:
         for optimizer in self:
@@ -62,9 +73,11 @@ class SeedOptimizers:
         return {slot: {"seed_id": seed_id, "state": opt.state_dict()} for slot, (seed_id, opt) in self._by_slot.items()}
 
     def load_state_dict(self, model: MorphogeneticModel, states: dict[str, Any]) -> None:
-        """Rebuild from a saved state: optimizers for the model's seeds, then their saved states."""
+        """Rebuild from the model's current seeds (restored without effects), then their saved states."""
         self._by_slot.clear()
-        self.sync(model)
+        for slot in model.seed_slots.values():
+            if slot.seed is not None:
+                self._create(slot)
         for slot_id, saved in states.items():
             entry = self._by_slot.get(slot_id)
             if entry is not None and entry[0] == saved["seed_id"]:

@@ -1,4 +1,9 @@
-"""Starting, resuming and driving a run: the trainer plus its run directory and sinks."""
+"""A run: a trainer driven by the controller it was given, with its run directory and sinks.
+
+The controller is an object passed in (``esper_shell.runs`` builds the built-in ones from the
+config); the run only asks it for a decision at the epoch's decision point, and keeps its
+state, so that the controller's memory is checkpointed and resumed like everything else.
+"""
 
 from __future__ import annotations
 
@@ -7,84 +12,109 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from returns.result import Failure
 
-from esper_core import RunConfig, TelemetryEvent, from_primitives, to_primitives
+from esper_core import (
+    Controller,
+    FactoredAction,
+    Observation,
+    RunConfig,
+    TelemetryEvent,
+    from_primitives,
+    to_primitives,
+)
+from esper_shell.engine.device import MachineConfig
 from esper_shell.engine.run_files import RunDirectory
-from esper_shell.engine.trainer import EpochSummary, Trainer, resolve_config
-from esper_shell.tasks import get_task
-from esper_shell.telemetry import JsonlSink, TelemetrySink
+from esper_shell.engine.summary import EpochSummary, final_metrics
+from esper_shell.engine.trainer import Trainer, drive
+from esper_shell.errors import CheckpointError, unwrap
+from esper_shell.telemetry import TelemetrySink, fan_out
 
-EpochCallback = Callable[[Trainer, EpochSummary], None]
-
-
-def start(
-    config: RunConfig, run_dir: Path | None, *, sinks: Iterable[TelemetrySink] = ()
-) -> tuple[Trainer, RunDirectory | None]:
-    """Build a fresh run; every check (task, slots, blueprints, data, run dir) happens before any file is written."""
-    task = get_task(config.task)
-    resolved = resolve_config(config, task)
-    directory = RunDirectory(run_dir) if run_dir is not None else None
-    trainer = Trainer(resolved, task, sinks=sinks)
-    if directory is not None:
-        directory.create(to_primitives(resolved))
-        trainer.sinks = (*trainer.sinks, JsonlSink(directory.events))
-    trainer.emit(
-        [TelemetryEvent(kind="run_started", epoch=0, payload={"task": task.name, "controller": resolved.controller})]
-    )
-    return trainer, directory
+EpochCallback = Callable[["Run", EpochSummary], None]
 
 
-def resume(run_dir: Path, *, sinks: Iterable[TelemetrySink] = ()) -> tuple[Trainer, RunDirectory]:
-    """Rebuild a stopped run from its checkpoint; it continues as if it had never stopped."""
-    directory = RunDirectory(run_dir)
-    state = directory.load()
-    config = from_primitives(state["config"], RunConfig)
-    if isinstance(config, Failure):
-        raise config.failure()
-    trainer = Trainer(config.unwrap(), get_task(config.unwrap().task), sinks=sinks)
-    trainer.load_state_dict(state, path=directory.checkpoint)
-    trainer.sinks = (*trainer.sinks, JsonlSink(directory.events))
-    return trainer, directory
+class Run:
+    def __init__(
+        self,
+        trainer: Trainer,
+        controller: Controller[Any],
+        *,
+        machine: MachineConfig,
+        directory: RunDirectory | None = None,
+        sinks: Iterable[TelemetrySink] = (),
+    ) -> None:
+        self.trainer = trainer
+        self.controller = controller
+        self.controller_state = controller.initial_state()
+        self.machine = machine
+        self.directory = directory
+        self.sinks = tuple(sinks)
+
+    @property
+    def config(self) -> RunConfig:
+        return self.trainer.config
+
+    @property
+    def history(self) -> list[EpochSummary]:
+        return self.trainer.history
+
+    @property
+    def finished(self) -> bool:
+        return self.trainer.finished
+
+    def emit(self, events: Iterable[TelemetryEvent]) -> None:
+        fan_out(self.sinks, events)
+
+    def run_epoch(self) -> EpochSummary:
+        result = drive(self.trainer.run_epoch(), self._decide)
+        self.emit(result.events)
+        return result.summary
+
+    def _decide(self, observation: Observation) -> FactoredAction:
+        action, self.controller_state = self.controller.decide(self.controller_state, observation)
+        return action
+
+    def metrics(self) -> dict[str, Any]:
+        return final_metrics(self.trainer.history, self.trainer.model)
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json: final figures, the device used, and every epoch."""
+        return {
+            "final": self.metrics(),
+            "device": str(self.trainer.device),
+            "epochs": [attrs.asdict(s) for s in self.trainer.history],
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": to_primitives(self.config),
+            "machine": to_primitives(self.machine),
+            "trainer": self.trainer.state_dict(),
+            "controller_state": to_primitives(self.controller_state),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], *, path: Path) -> None:
+        self.trainer.load_state_dict(state["trainer"], path=path)
+        state_type = type(self.controller.initial_state())
+        self.controller_state = unwrap(
+            from_primitives(state["controller_state"], state_type), CheckpointError, prefix=f"{path}: "
+        )
 
 
-def train(
-    trainer: Trainer,
-    directory: RunDirectory | None,
-    *,
-    stop_after: int | None = None,
-    on_epoch: EpochCallback | None = None,
-) -> list[EpochSummary]:
+def train(run: Run, *, stop_after: int | None = None, on_epoch: EpochCallback | None = None) -> list[EpochSummary]:
     """Run epochs to the end (or ``stop_after`` more), checkpointing every ``checkpoint_every``."""
     done = 0
-    while not trainer.finished and (stop_after is None or done < stop_after):
-        summary = trainer.run_epoch()
+    directory = run.directory
+    while not run.finished and (stop_after is None or done < stop_after):
+        summary = run.run_epoch()
         done += 1
         if directory is not None:
-            if trainer.epoch % trainer.config.checkpoint_every == 0 or trainer.finished:
-                directory.save(trainer.state_dict())
-            directory.write_summary(run_summary(trainer))
+            if run.trainer.epoch % run.config.checkpoint_every == 0 or run.finished:
+                directory.save(run.state_dict())
+            directory.write_summary(run.summary())
         if on_epoch is not None:
-            on_epoch(trainer, summary)
-    if trainer.finished:
-        trainer.emit([TelemetryEvent(kind="run_finished", epoch=trainer.epoch, payload=final_metrics(trainer))])
-        for sink in trainer.sinks:
+            on_epoch(run, summary)
+    if run.finished:
+        run.emit([TelemetryEvent(kind="run_finished", epoch=run.trainer.epoch, payload=run.metrics())])
+        for sink in run.sinks:
             sink.close()
-    return trainer.history
-
-
-def final_metrics(trainer: Trainer) -> dict[str, Any]:
-    history = trainer.history
-    return {
-        "final_accuracy": history[-1].val_accuracy if history else None,
-        "best_accuracy": max((s.val_accuracy for s in history), default=None),
-        "params": trainer.model.total_params(),
-        "host_params": sum(p.numel() for p in trainer.model.host_parameters()),
-        "fossilized_seeds": trainer.model.fossilized_seed_count,
-        "seeds_germinated": trainer.model.seeds_created,
-        "seconds": sum(s.seconds for s in history),
-    }
-
-
-def run_summary(trainer: Trainer) -> dict[str, Any]:
-    return {"final": final_metrics(trainer), "epochs": [attrs.asdict(s) for s in trainer.history]}
+    return run.history

@@ -1,9 +1,9 @@
 """Run directories: one run per directory, its config, checkpoint and summary.
 
-    RUN_DIR/config.json            the resolved configuration (primitives)
-    RUN_DIR/checkpoints/latest.pt  the training state, written atomically
-    RUN_DIR/summary.json           per-epoch (or per-update) figures, rewritten as they come
-    RUN_DIR/events.jsonl           every telemetry event, one per line (training runs)
+RUN_DIR/config.json            the resolved configuration (primitives)
+RUN_DIR/checkpoints/latest.pt  the training state, written atomically
+RUN_DIR/summary.json           per-epoch (or per-update) figures, rewritten as they come
+RUN_DIR/events.jsonl           every telemetry event, one per line (training runs)
 """
 
 from __future__ import annotations
@@ -81,6 +81,10 @@ class RunDirectory(RunFiles):
 
     def load(self) -> dict[str, Any]:
         payload = self.read_checkpoint(NO_RUN_MESSAGE)
-        if not isinstance(payload, dict) or payload.get("format") != RUN_FORMAT or payload.get("version") != RUN_VERSION:
+        if (
+            not isinstance(payload, dict)
+            or payload.get("format") != RUN_FORMAT
+            or payload.get("version") != RUN_VERSION
+        ):
             raise CheckpointError(NOT_A_RUN_MESSAGE.format(path=self.checkpoint, fmt=RUN_FORMAT, version=RUN_VERSION))
         return payload

@@ -1,219 +1,166 @@
-"""The training engine: one epoch = train, validate (+ counterfactuals), govern, step, decide.
+"""The training engine: one host on one task, and ``Trainer.epoch``, the one place an epoch runs.
 
-Reads top to bottom like the algorithm. Every lifecycle decision of an epoch is made in
-``_decide`` and applied in ``_apply``, once, so a multi-process version can make it on one
-rank and apply it on all.
+An epoch reads top to bottom like the algorithm: train → validate (with fused
+counterfactuals) → governor → lifecycle step → decide → apply → record. The decision is the
+generator's single ``yield``: it hands the observation out and takes the action back, so a
+controller (``drive``), a batch of RL environments or rank 0 of a distributed run supplies it
+at the same well-defined point. Nothing is carried between epochs except the trainer's own
+state; the model's epoch counter is the only one.
+
+Each trainer owns its stream of torch's global RNG (seed modules are initialised from it):
+swapped in while its epoch runs and out again at the ``yield``, so many trainers stepped in
+turn give exactly what each would alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
-from returns.result import Failure
 
 from esper_core import (
     LIVE_STAGES,
     ActionError,
-    Controller,
     FactoredAction,
     GateFailedError,
     GovernorAction,
     GovernorState,
-    HeuristicController,
     LifecycleOp,
     Observation,
     RunConfig,
-    SeedStage,
     Severity,
     SignalTracker,
-    SlotConfig,
     TelemetryEvent,
     after_rollback,
     check_action,
-    check_blueprints,
     check_vitals,
     cosine_lr,
     from_primitives,
+    is_measured,
     record_accuracy,
     record_contribution,
     record_gradient_health,
     reset_signals,
+    rollbacks_exhausted,
     should_snapshot,
     to_primitives,
     update_signals,
 )
-from esper_core.static_controller import StaticController
 from esper_shell.checkpoint import model_payload, restore_model
-from esper_shell.engine.device import resolve_device
-from esper_shell.engine.evaluation import Evaluation, evaluate, task_loss
+from esper_shell.engine.device import MachineConfig, resolve_device
+from esper_shell.engine.evaluation import Evaluation, evaluate
 from esper_shell.engine.optimizers import SeedOptimizers
+from esper_shell.engine.summary import EpochResult, EpochSummary
+from esper_shell.errors import CheckpointError, DivergenceError, unwrap
 from esper_shell.health import GradientHealthMonitor
 from esper_shell.model import MorphogeneticModel
-from esper_shell.rl.controller import load_policy_controller
-from esper_shell.tasks import TaskSpec
-from esper_shell.telemetry import TelemetrySink, fan_out
+from esper_shell.tasks import Task
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# What ``Trainer.epoch`` is: yields the observation once (unless the epoch rolled back),
+# receives the action, returns the epoch's result.
+EpochSteps = Generator[Observation, FactoredAction, EpochResult]
+Decide = Callable[[Observation], FactoredAction]
 
-
-@attrs.frozen(kw_only=True)
-class EpochSummary:
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    lr: float
-    live_seeds: int
-    fossilized_seeds: int
-    params: int
-    action: str
-    seconds: float
-
-
-def resolve_config(config: RunConfig, task: TaskSpec) -> RunConfig:
-    """Fill every field left to the task preset, so the saved config says what actually ran."""
-    training = task.training
-    return attrs.evolve(
-        config,
-        epochs=config.epochs if config.epochs is not None else training.epochs,
-        max_seeds=config.max_seeds if config.max_seeds is not None else training.max_seeds,
-        slots=config.slots if config.slots is not None else task.default_slots,
-        threads=config.threads if config.threads is not None else training.threads,
-        heuristic=config.heuristic if config.heuristic is not None else task.heuristic,
-        signals=config.signals if config.signals is not None else task.signals,
-        lifecycle=config.lifecycle if config.lifecycle is not None else task.lifecycle,
-    )
-
-
-def build_controller(config: RunConfig, known_blueprints: Sequence[str]) -> Controller[Any]:
-    if config.controller == "static":
-        return StaticController()
-    if config.policy is not None:
-        return load_policy_controller(
-            Path(config.policy), SlotConfig(config.slots), known_blueprints, gates=config.lifecycle.gates
-        )
-    heuristic = check_blueprints(config.heuristic, known_blueprints)
-    if isinstance(heuristic, Failure):
-        raise heuristic.failure()
-    return HeuristicController(heuristic.unwrap(), config.lifecycle.gates)
+DIVERGED_MESSAGE = (
+    "Training diverged {count} times in a row (last: {reason}); each rollback to the epoch-{restored} "
+    "snapshot diverged again, so the run stopped rather than finish on a broken model. "
+    "The likely cause is the learning rate: lower lr (now {lr:g}) and start again."
+)
 
 
 class Trainer:
-    """One run of one task under one controller. ``config`` must be resolved."""
+    """One run of one task: model, optimizers, data order, governor and signals. Decides nothing."""
 
-    def __init__(self, config: RunConfig, task: TaskSpec, *, sinks: Iterable[TelemetrySink] = ()) -> None:
+    def __init__(self, config: RunConfig, task: Task, *, machine: MachineConfig | None = None) -> None:
+        machine = machine or MachineConfig()
         self.config = config
         self.task = task
-        self.sinks = tuple(sinks)
-        self.device = resolve_device(config.device)
-        torch.set_num_threads(config.threads)
-        torch.manual_seed(config.seed)
-        data_dir = Path(config.data_dir) if config.data_dir is not None else None
-        self.batches = task.load(data_dir, config.seed, task.training.batch_size)
-        self.model = MorphogeneticModel(
-            task.build_host(), list(config.slots), lifecycle_config=config.lifecycle, device=self.device
-        )
+        self.device = resolve_device(machine.device)
+        torch.set_num_threads(machine.threads)
+        self._rng_state = torch.Generator().manual_seed(config.seed).get_state()
+        with self._own_rng():
+            host = task.build_host()
+            self.model = MorphogeneticModel(host, config.slots, lifecycle_config=config.lifecycle, device=self.device)
         self.host_optimizer = self._optimizer(self.model.host_parameters())
         self.seed_optimizers = SeedOptimizers(self._optimizer)
-        self.controller = build_controller(config, self.model.known_blueprints)
-        self.controller_state = self.controller.initial_state()
+        self.model.add_module_listener(self.seed_optimizers.on_module_change)
         self.signals = SignalTracker()
         self.governor = GovernorState()
         self.health = GradientHealthMonitor()
         self.data_generator = torch.Generator().manual_seed(config.seed)
-        self.loss_fn: LossFn = task_loss
-        self.epoch = 0
         self.step = 0
         self.history: list[EpochSummary] = []
-        self.snapshot: dict[str, Any] | None = None
-        self._pending: list[TelemetryEvent] = []
-        self._measured: tuple[float, float, Evaluation] | None = None
-        self._started = 0.0
+        # Taken before the first epoch, so that a rollback always has a target (DESIGN §11).
+        self.snapshot = self._take_snapshot()
 
-    def _optimizer(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        training = self.task.training
+    def _optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
+        training = self.config.training
         return torch.optim.SGD(
             params, lr=training.lr, momentum=training.momentum, nesterov=True, weight_decay=training.weight_decay
         )
 
     @property
+    def epoch(self) -> int:
+        """The next epoch to train (the model's counter)."""
+        return self.model.epoch
+
+    @property
     def total_epochs(self) -> int:
-        assert self.config.epochs is not None  # resolved at construction by resolve_config
-        return self.config.epochs
+        return self.config.training.epochs
 
     @property
     def finished(self) -> bool:
-        return self.epoch >= self.total_epochs
+        return self.model.epoch >= self.total_epochs
 
-    def emit(self, events: Iterable[TelemetryEvent]) -> None:
-        fan_out(self.sinks, events)
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        outer = torch.get_rng_state()
+        torch.set_rng_state(self._rng_state)
+        try:
+            yield
+        finally:
+            self._rng_state = torch.get_rng_state()
+            torch.set_rng_state(outer)
 
     # -- one epoch -------------------------------------------------------------------------------
-    def run_epoch(self) -> EpochSummary:
-        """One epoch under this trainer's own controller: train, measure, step, decide, apply."""
-        evaluation = self.train_epoch()
-        if evaluation is None:
-            return self.close_epoch("ROLLBACK")
-        decision = self._decide()
-        self.act(decision)
-        return self.close_epoch(decision.op.name)
-
-    def train_epoch(self) -> Evaluation | None:
-        """Train and validate, let the governor and the lifecycle step; None after a rollback.
-
-        The decision is left out so that another driver (a batch of RL environments) can
-        decide between this and ``act``.
-        """
-        self._started = time.perf_counter()
-        lr = cosine_lr(
-            self.epoch,
-            self.total_epochs,
-            base_lr=self.task.training.lr,
-            final_fraction=self.task.training.final_lr_fraction,
-        )
-        for group in self.host_optimizer.param_groups:
-            group["lr"] = lr
-        self.seed_optimizers.set_lr(lr)
-
-        train_loss = self._train()
-        evaluation = evaluate(self.model, self.batches.val(), ablate=self._blended_slots(), device=self.device)
-        self._measured = (lr, train_loss, evaluation)
-
-        verdict, self.governor = check_vitals(
-            self.governor, loss=train_loss, num_classes=self.batches.num_classes, config=self.config.governor
-        )
-        if verdict.action is GovernorAction.ROLLBACK:
-            self._pending += self._rollback(verdict.reason)
-            self.seed_optimizers.sync(self.model)
-            # No lifecycle step this epoch, but the model's epoch counter must still move on.
-            self.model.epoch += 1
-            return None
-        self._record(evaluation)
-        if should_snapshot(self.epoch, self.config.governor, verdict=verdict):
-            self.snapshot = self._take_snapshot()
-        self._pending += self.model.step_epoch()
-        self.seed_optimizers.sync(self.model)
-        return evaluation
-
-    def act(self, action: FactoredAction) -> bool:
-        """Apply one decision, once; False (and a WARNING event) when it was refused."""
-        accuracy = self._measured[2].accuracy if self._measured is not None else 0.0
-        events = self._apply(action, accuracy)
-        self._pending += events
-        self.seed_optimizers.sync(self.model)
-        return "refused" not in events[0].payload
-
-    def close_epoch(self, action: str) -> EpochSummary:
-        """Record the epoch's summary, emit its events, and move to the next epoch."""
-        lr, train_loss, evaluation = self._measured
+    def run_epoch(self) -> EpochSteps:
+        """One epoch end to end; the decision is the one ``yield`` (none after a rollback)."""
+        started = time.perf_counter()
+        epoch = self.model.epoch
+        with self._own_rng():
+            lr = self._set_lr(epoch)
+            train_loss = self._train()
+            evaluation = self._validate()
+            verdict, self.governor = check_vitals(
+                self.governor, loss=train_loss, num_classes=self.task.num_classes, config=self.config.governor
+            )
+            rolled_back = verdict.action is GovernorAction.ROLLBACK
+            if rolled_back:
+                events = self._rollback(verdict.reason, lr)
+            else:
+                events = []
+                self._record(evaluation)
+                if should_snapshot(epoch, self.config.governor, verdict=verdict):
+                    self.snapshot = self._take_snapshot()
+            # Every epoch ends in one lifecycle step, a rolled-back one too: it moves the epoch counter.
+            events += self.model.step_epoch()
+        refused = False
+        action_name = "ROLLBACK"
+        if not rolled_back:
+            action = yield self.observation(epoch)
+            with self._own_rng():
+                applied = self._apply(action, epoch, evaluation.accuracy)
+            events += applied
+            refused = "refused" in applied[0].payload
+            action_name = action.op.name
         summary = EpochSummary(
-            epoch=self.epoch,
+            epoch=epoch,
             train_loss=train_loss,
             val_loss=evaluation.loss,
             val_accuracy=evaluation.accuracy,
@@ -221,24 +168,29 @@ class Trainer:
             live_seeds=self.model.active_seed_count,
             fossilized_seeds=self.model.fossilized_seed_count,
             params=self.model.total_params(),
-            action=action,
-            seconds=time.perf_counter() - self._started,
+            action=action_name,
+            seconds=time.perf_counter() - started,
         )
-        events = [*self._pending, TelemetryEvent(kind="epoch", epoch=self.epoch, payload=attrs.asdict(summary))]
-        self._pending = []
-        self.emit(events)
         self.history.append(summary)
-        self.epoch += 1
-        return summary
+        events.append(TelemetryEvent(kind="epoch", epoch=epoch, payload=attrs.asdict(summary)))
+        return EpochResult(summary=summary, events=tuple(events), refused=refused)
+
+    def _set_lr(self, epoch: int) -> float:
+        training = self.config.training
+        lr = cosine_lr(epoch, self.total_epochs, base_lr=training.lr, final_fraction=training.final_lr_fraction)
+        for group in self.host_optimizer.param_groups:
+            group["lr"] = lr
+        self.seed_optimizers.set_lr(lr)
+        return lr
 
     def _train(self) -> float:
-        model, device = self.model, self.device
+        model, device, loss_fn = self.model, self.device, self.task.loss
         model.train()
         loss_sum = torch.zeros((), device=device)
         count = 0
-        for x, y in self.batches.train(self.data_generator):
+        for x, y in self.task.train(self.data_generator, self.config.training.batch_size):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = self.loss_fn(model(x), y)
+            loss = loss_fn(model(x), y)
             self.host_optimizer.zero_grad(set_to_none=True)
             for optimizer in self.seed_optimizers:
                 optimizer.zero_grad(set_to_none=True)
@@ -253,20 +205,16 @@ class Trainer:
             self.step += 1
         return loss_sum.item() / count
 
+    def _validate(self) -> Evaluation:
+        measured = tuple(slot_id for slot_id, slot in self.model.seed_slots.items() if is_measured(slot.state))
+        return evaluate(self.model, self.task.val, ablate=measured, loss=self.task.loss, device=self.device)
+
     def _live_seed_parameters(self) -> dict[str, list[torch.nn.Parameter]]:
         return {
             slot_id: list(slot.trainable_parameters())
             for slot_id, slot in self.model.seed_slots.items()
             if slot.stage in LIVE_STAGES
         }
-
-    def _blended_slots(self) -> tuple[str, ...]:
-        """Live seeds whose output is mixed in (alpha > 0): only they have a contribution to measure."""
-        return tuple(
-            slot_id
-            for slot_id, slot in self.model.seed_slots.items()
-            if slot.stage in (SeedStage.BLENDING, SeedStage.PROBATIONARY) and slot.state.alpha > 0.0
-        )
 
     def _record(self, evaluation: Evaluation) -> None:
         for slot_id, slot in self.model.seed_slots.items():
@@ -284,9 +232,10 @@ class Trainer:
         )
 
     # -- decisions -------------------------------------------------------------------------------
-    def observation(self) -> Observation:
+    def observation(self, epoch: int | None = None) -> Observation:
+        """What a controller sees; ``epoch`` is the epoch just trained (default: the next one)."""
         return Observation(
-            epoch=self.epoch,
+            epoch=self.model.epoch if epoch is None else epoch,
             max_epochs=self.total_epochs,
             slots=self.model.slot_config,
             seeds=tuple(slot.state for slot in self.model.seed_slots.values()),
@@ -296,94 +245,82 @@ class Trainer:
             blueprints=self.model.known_blueprints,
         )
 
-    def _decide(self) -> FactoredAction:
-        action, self.controller_state = self.controller.decide(self.controller_state, self.observation())
-        return action
-
-    def _apply(self, action: FactoredAction, accuracy: float) -> list[TelemetryEvent]:
-        """Apply one decision; a refused one is reported, never half-applied."""
-        checked = check_action(self.observation(), action)
-        in_range = 0 <= action.slot_index < self.model.slot_config.num_slots
-        slot_id = self.model.slot_ids[action.slot_index] if in_range and action.op is not LifecycleOp.WAIT else None
+    def _apply(self, action: FactoredAction, epoch: int, accuracy: float) -> list[TelemetryEvent]:
+        """Apply one decision; the first event is the decision, a refused one reported, never half-applied."""
         payload: dict[str, Any] = {"op": action.op.name, "blueprint": action.blueprint}
+        slot_id: str | None = None
         events: list[TelemetryEvent] = []
         try:
-            if isinstance(checked, Failure):
-                raise checked.failure()
+            unwrap(check_action(self.observation(epoch), action))
+            if action.op is not LifecycleOp.WAIT:
+                slot_id = self.model.slot_config.slot_id_for_index(action.slot_index)
             if action.op is LifecycleOp.GERMINATE:
                 self.health.forget(slot_id)  # a new seed starts with no gradient history
-                events += self.model.germinate(
-                    slot_id, action.blueprint, action.blend or self.config.lifecycle.default_blend, accuracy=accuracy
-                )
+                blend = action.blend or self.config.lifecycle.default_blend
+                events += self.model.germinate(slot_id, action.blueprint, blend, accuracy=accuracy)
             elif action.op is LifecycleOp.CULL:
                 events += self.model.cull(slot_id)
             elif action.op is LifecycleOp.FOSSILIZE:
                 events += self.model.fossilize(slot_id)
         except (ActionError, GateFailedError) as refused:
             payload["refused"] = str(refused)
-            return [
-                TelemetryEvent(
-                    kind="decision", epoch=self.epoch, slot_id=slot_id, severity=Severity.WARNING, payload=payload
-                )
-            ]
+            warning = TelemetryEvent(
+                kind="decision", epoch=epoch, slot_id=slot_id, severity=Severity.WARNING, payload=payload
+            )
+            return [warning]
         severity = Severity.DEBUG if action.op is LifecycleOp.WAIT else Severity.INFO
         return [
-            TelemetryEvent(kind="decision", epoch=self.epoch, slot_id=slot_id, severity=severity, payload=payload),
+            TelemetryEvent(kind="decision", epoch=epoch, slot_id=slot_id, severity=severity, payload=payload),
             *events,
         ]
 
     # -- governor --------------------------------------------------------------------------------
     def _take_snapshot(self) -> dict[str, Any]:
         return {
-            "epoch": self.epoch,
+            "epoch": self.model.epoch,
             "model": copy.deepcopy(self.model.state_dict()),
             "host_optimizer": copy.deepcopy(self.host_optimizer.state_dict()),
             "seed_optimizers": copy.deepcopy(self.seed_optimizers.state_dict()),
         }
 
-    def _rollback(self, reason: str) -> list[TelemetryEvent]:
+    def _rollback(self, reason: str, lr: float) -> list[TelemetryEvent]:
         """Restore host + fossilized seeds + optimizers from the snapshot, cull live seeds, forget history."""
         snapshot = self.snapshot
-        events: list[TelemetryEvent] = []
-        if snapshot is not None:
-            epoch, seeds_created = self.model.epoch, self.model.seeds_created
-            self.model.load_state_dict(snapshot["model"])
-            self.model.epoch, self.model.seeds_created = epoch, seeds_created
-            self.host_optimizer.load_state_dict(snapshot["host_optimizer"])
-            self.seed_optimizers.load_state_dict(self.model, snapshot["seed_optimizers"])
+        self.governor = after_rollback(self.governor)
+        if rollbacks_exhausted(self.governor, self.config.governor):
+            count = self.governor.consecutive_rollbacks
+            message = DIVERGED_MESSAGE.format(count=count, reason=reason, restored=snapshot["epoch"], lr=lr)
+            raise DivergenceError(message, value=count)
+        self.model.restore_weights(snapshot["model"])
+        self.host_optimizer.load_state_dict(snapshot["host_optimizer"])
+        self.seed_optimizers.load_state_dict(self.model, snapshot["seed_optimizers"])
+        events = [
+            TelemetryEvent(
+                kind="rollback",
+                epoch=self.model.epoch,
+                severity=Severity.WARNING,
+                payload={"reason": reason, "restored_epoch": snapshot["epoch"]},
+            )
+        ]
         for slot_id, slot in self.model.seed_slots.items():
             if slot.stage in LIVE_STAGES:
                 events += self.model.cull(slot_id)
             self.health.forget(slot_id)
-        self.governor = after_rollback(self.governor)
         self.signals = reset_signals(self.signals)
-        restored = "none (no snapshot yet)" if snapshot is None else snapshot["epoch"]
-        events.insert(
-            0,
-            TelemetryEvent(
-                kind="rollback",
-                epoch=self.epoch,
-                severity=Severity.WARNING,
-                payload={"reason": reason, "restored_epoch": restored},
-            ),
-        )
         return events
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue as if never stopped (tensors and primitives)."""
         return {
-            "config": to_primitives(self.config),
-            "epoch": self.epoch,
             "step": self.step,
             "model": model_payload(self.model),
             "host_optimizer": self.host_optimizer.state_dict(),
             "seed_optimizers": self.seed_optimizers.state_dict(),
-            "controller_state": to_primitives(self.controller_state),
             "signals": to_primitives(self.signals),
             "governor": to_primitives(self.governor),
             "health": self.health.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "data": self.data_generator.get_state()},
+            "rng": {"torch": self._rng_state, "data": self.data_generator.get_state()},
             "history": [attrs.asdict(summary) for summary in self.history],
             "snapshot": self.snapshot,
         }
@@ -392,20 +329,30 @@ class Trainer:
         restore_model(state["model"], self.model, path=path)
         self.host_optimizer.load_state_dict(state["host_optimizer"])
         self.seed_optimizers.load_state_dict(self.model, state["seed_optimizers"])
-        self.controller_state = _structure(state["controller_state"], type(self.controller.initial_state()))
-        self.signals = _structure(state["signals"], SignalTracker)
-        self.governor = _structure(state["governor"], GovernorState)
+        prefix = f"{path}: "
+        self.signals = unwrap(from_primitives(state["signals"], SignalTracker), CheckpointError, prefix=prefix)
+        self.governor = unwrap(from_primitives(state["governor"], GovernorState), CheckpointError, prefix=prefix)
         self.health.load_state_dict(state["health"])
-        torch.set_rng_state(state["rng"]["torch"])
+        self._rng_state = state["rng"]["torch"]
         self.data_generator.set_state(state["rng"]["data"])
         self.history = [EpochSummary(**summary) for summary in state["history"]]
         self.snapshot = state["snapshot"]
-        self.epoch = state["epoch"]
         self.step = state["step"]
 
 
-def _structure(data: Any, cls: type) -> Any:
-    result = from_primitives(data, cls)
-    if isinstance(result, Failure):
-        raise result.failure()
-    return result.unwrap()
+def conclude(epoch: EpochSteps, action: FactoredAction) -> EpochResult:
+    """Answer a paused epoch's decision point with ``action``; the epoch's result."""
+    try:
+        epoch.send(action)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("Trainer.run_epoch asked for a second decision in one epoch")
+
+
+def drive(epoch: EpochSteps, decide: Decide) -> EpochResult:
+    """Run one epoch, answering its decision point with ``decide``."""
+    try:
+        observation = next(epoch)
+    except StopIteration as done:  # a rollback epoch: nothing to decide
+        return done.value
+    return conclude(epoch, decide(observation))

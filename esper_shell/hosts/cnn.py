@@ -23,8 +23,7 @@ BLOCKS_MESSAGE = (
     "of blocks (blocks_per_stage={value!r})."
 )
 NOT_A_SEQUENCE_MESSAGE = (
-    "CNNHost blocks_per_stage is a sequence with one block count per stage, e.g. (1, 1, 1); "
-    "got {value!r}."
+    "CNNHost blocks_per_stage is a sequence with one block count per stage, e.g. (1, 1, 1); got {value!r}."
 )
 POSITIVE_MESSAGE = "CNNHost {name} must be a positive integer, got {value!r}."
 TOO_SMALL_MESSAGE = (

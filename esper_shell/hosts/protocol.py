@@ -32,8 +32,7 @@ GRID_LENGTHS_MESSAGE = (
 )
 EMPTY_GRID_MESSAGE = "A host needs at least one injection point; got no slot ids."
 GRID_ORDER_MESSAGE = (
-    "Slot ids must be unique and listed in row-major (forward) order, e.g. r0c0, r0c1, r1c0; "
-    "got {ids}."
+    "Slot ids must be unique and listed in row-major (forward) order, e.g. r0c0, r0c1, r1c0; got {ids}."
 )
 CHANNELS_MESSAGE = "Injection point {slot!r} needs a positive channel count, got {channels!r}."
 

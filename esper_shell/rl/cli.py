@@ -8,20 +8,24 @@ from typing import Annotated, Any
 
 import attrs
 import typer
-from returns.result import Failure
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from esper_core import ConfigError, EsperError, RunConfig, from_primitives, parse_slot_id_result
+from esper_core import ConfigError, CustomControllerConfig, EsperError, RunConfig, from_primitives, to_primitives
 from esper_core.ppo_config import PPOConfig
+from esper_shell.engine.device import MachineConfig
+from esper_shell.errors import unwrap
 from esper_shell.rl.train import PPORun, UpdateLog, resume_ppo, start_ppo, train_ppo
+from esper_shell.tasks import get_task
+
+DEFAULT_TASK = "digits"
 
 DEFAULT_EPISODES = 100
 RESUME_CONFLICT_MESSAGE = (
     "--resume continues a run with its saved config; drop {options} (only --episodes may change, to extend it)."
 )
-BAD_CONFIG_MESSAGE = "Bad configuration: {details}."
+BAD_CONFIG_MESSAGE = "Bad configuration: {details}"
 
 
 class RewardMode(str, enum.Enum):
@@ -35,22 +39,19 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:
-    result = from_primitives(data, cls)
-    if isinstance(result, Failure):
-        raise ConfigError(BAD_CONFIG_MESSAGE.format(details=result.failure()))
-    return result.unwrap()
+    return unwrap(from_primitives(data, cls), ConfigError, prefix=BAD_CONFIG_MESSAGE.format(details=""))
 
 
-def _configs(options: dict[str, Any], reward: RewardMode) -> tuple[RunConfig, PPOConfig]:
-    for slot_id in options["slots"] or ():
-        parsed = parse_slot_id_result(slot_id)
-        if isinstance(parsed, Failure):
-            raise parsed.failure()
-    run_fields = ("task", "slots", "max_seeds", "seed", "device", "data_dir")
-    config = _build(RunConfig, {k: options[k] for k in run_fields if options[k] is not None} | {"controller": "static"})
+def _configs(options: dict[str, Any], reward: RewardMode) -> tuple[RunConfig, PPOConfig, MachineConfig]:
+    preset = get_task(options["task"] or DEFAULT_TASK)
+    # The episodes are driven by the policy being learned: a controller object, not a built-in.
+    run = to_primitives(attrs.evolve(preset.run_config(), controller=CustomControllerConfig(name="ppo")))
+    run |= {key: options[key] for key in ("slots", "max_seeds", "seed") if options[key] is not None}
+    config = _build(RunConfig, run)
     ppo_fields = {"n_envs": options["n_envs"], "episode_epochs": options["episode_epochs"]}
     ppo = _build(PPOConfig, {k: v for k, v in ppo_fields.items() if v is not None})
-    return config, attrs.evolve(ppo, reward=attrs.evolve(ppo.reward, mode=reward.value))
+    machine = MachineConfig(device=options["device"] or "auto", threads=preset.threads, data_dir=options["data_dir"])
+    return config, attrs.evolve(ppo, reward=attrs.evolve(ppo.reward, mode=reward.value)), machine
 
 
 def _status(log: UpdateLog) -> str:
@@ -148,8 +149,10 @@ def ppo(
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
             run, directory = resume_ppo(resume, episodes=episodes)
         else:
-            config, ppo_config = _configs(options, reward)
-            run, directory = start_ppo(config, ppo_config, episodes=episodes or DEFAULT_EPISODES, run_dir=run_dir)
+            config, ppo_config, machine = _configs(options, reward)
+            run, directory = start_ppo(
+                config, ppo_config, episodes=episodes or DEFAULT_EPISODES, run_dir=run_dir, machine=machine
+            )
         _drive(run, directory)
     except EsperError as error:
         raise _fail(str(error)) from None

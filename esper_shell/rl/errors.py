@@ -1,13 +1,7 @@
-"""Errors of the RL shell. All are ValueErrors (through ``EsperError``) that say what to do."""
+"""Errors of the RL shell that signal bugs: not ``EsperError``s, so they keep their traceback."""
 
 from __future__ import annotations
 
-from esper_core import EsperError
 
-
-class PolicyInputError(EsperError):
+class PolicyInputError(ValueError):
     """The policy was handed inputs that cannot come from one consistent observation (a bug upstream)."""
-
-
-class EnvStateError(EsperError):
-    """The envs were driven out of order (a step without an episode running): a bug in the caller."""

@@ -20,15 +20,15 @@ from typing import Any
 
 import attrs
 import torch
-from returns.result import Failure
 
-from esper_core import RunConfig, SlotConfig
+from esper_core import RunConfig
 from esper_core.features import feature_layout
 from esper_core.gae import gae
 from esper_core.ppo_config import PPOConfig, entropy_coef
 from esper_core.serialization import from_primitives, to_primitives
 from esper_shell.blueprints import blueprint_names
-from esper_shell.errors import CheckpointError
+from esper_shell.engine.device import MachineConfig
+from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
 from esper_shell.rl.env import VecEnv
 from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser, RewardScaler
@@ -36,6 +36,7 @@ from esper_shell.rl.policy import PolicyNetwork
 from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
 from esper_shell.rl.ppo import RolloutBatch, UpdateStats, ppo_update
 from esper_shell.rl.run_files import PPODirectory
+from esper_shell.tasks import get_task
 
 CHECKPOINT_FORMAT = "esper.ppo"
 CHECKPOINT_VERSION = 1
@@ -69,12 +70,24 @@ class UpdateLog:
 class PPORun:
     """Everything one PPO training run holds: envs, policy, optimizer, normalisers, RNG and counters."""
 
-    def __init__(self, config: RunConfig, ppo: PPOConfig, *, episodes: int) -> None:
-        self.envs = VecEnv(config, n_envs=ppo.n_envs, episode_epochs=ppo.episode_epochs, reward=ppo.reward)
-        self.config = self.envs.config
+    def __init__(
+        self, config: RunConfig, ppo: PPOConfig, *, episodes: int, machine: MachineConfig | None = None
+    ) -> None:
+        preset = get_task(config.task)
+        self.machine = machine or MachineConfig(threads=preset.threads)
+        # An episode is a whole run: its learning-rate schedule spans the episode's epochs.
+        self.config = attrs.evolve(config, training=attrs.evolve(config.training, epochs=ppo.episode_epochs))
+        batch_size, data_dir = self.config.training.batch_size, self.machine.data_dir
+        self.envs = VecEnv(
+            self.config,
+            lambda seed: preset.task(seed, batch_size, data_dir),
+            n_envs=ppo.n_envs,
+            reward=ppo.reward,
+            machine=self.machine,
+        )
         self.ppo = ppo
         self.episodes = episodes
-        self.layout = feature_layout(SlotConfig(self.envs.config.slots), blueprint_names(self.envs.task.topology))
+        self.layout = feature_layout(self.config.slots, blueprint_names(preset.topology))
         torch.manual_seed(config.seed)
         network = PolicyNetwork(
             self.layout.global_size, self.layout.slot_size, len(self.layout.blueprints), hidden=ppo.hidden
@@ -97,6 +110,7 @@ class PPORun:
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "run_config": to_primitives(self.config),
+            "machine": to_primitives(self.machine),
             "ppo_config": to_primitives(self.ppo),
             "episodes": self.episodes,
             "episodes_done": self.episodes_done,
@@ -229,13 +243,20 @@ UpdateCallback = Callable[[PPORun, UpdateLog], None]
 
 
 def start_ppo(
-    config: RunConfig, ppo: PPOConfig, *, episodes: int, run_dir: Path | None
+    config: RunConfig, ppo: PPOConfig, *, episodes: int, run_dir: Path | None, machine: MachineConfig | None = None
 ) -> tuple[PPORun, PPODirectory | None]:
     """A fresh run; the task, slots and run directory are checked before any file is written."""
-    run = PPORun(config, ppo, episodes=episodes)
+    run = PPORun(config, ppo, episodes=episodes, machine=machine)
     directory = PPODirectory(run_dir) if run_dir is not None else None
     if directory is not None:
-        directory.create({"run": to_primitives(run.config), "ppo": to_primitives(ppo)})
+        directory.create(
+            {
+                "run": to_primitives(run.config),
+                "ppo": to_primitives(ppo),
+                "machine": to_primitives(run.machine),
+                "device": str(run.envs.device),
+            }
+        )
     return run, directory
 
 
@@ -249,7 +270,8 @@ def resume_ppo(run_dir: Path, *, episodes: int | None = None) -> tuple[PPORun, P
         )
     config = _structure(state["run_config"], RunConfig, directory.checkpoint)
     ppo = _structure(state["ppo_config"], PPOConfig, directory.checkpoint)
-    run = PPORun(config, ppo, episodes=state["episodes"] if episodes is None else episodes)
+    machine = _structure(state["machine"], MachineConfig, directory.checkpoint)
+    run = PPORun(config, ppo, episodes=state["episodes"] if episodes is None else episodes, machine=machine)
     run.load_state_dict(state, path=directory.checkpoint)
     return run, directory
 
@@ -275,7 +297,4 @@ def train_ppo(
 
 
 def _structure(data: Any, cls: type, path: Path) -> Any:
-    result = from_primitives(data, cls)
-    if isinstance(result, Failure):
-        raise CheckpointError(f"{path}: {result.failure()}")
-    return result.unwrap()
+    return unwrap(from_primitives(data, cls), CheckpointError, prefix=f"{path}: ")

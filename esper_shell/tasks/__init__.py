@@ -1,6 +1,6 @@
-"""Task presets: the data, the host, and the training settings each task trains with."""
+"""Tasks: what a run trains on (``Task``, for your own model and data) and the built-in presets."""
 
 from esper_shell.tasks.presets import TASKS, get_task
-from esper_shell.tasks.spec import Batches, TaskSpec, TrainingSettings
+from esper_shell.tasks.spec import Batch, LossFn, Task, TaskPreset, TrainBatches, cross_entropy
 
-__all__ = ["TASKS", "Batches", "TaskSpec", "TrainingSettings", "get_task"]
+__all__ = ["TASKS", "Batch", "LossFn", "Task", "TaskPreset", "TrainBatches", "cross_entropy", "get_task"]

@@ -7,12 +7,16 @@ wider hosts the static host is already at 93-99 % and growth has nothing to add.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from esper_core import BlendAlgorithm, HeuristicConfig, LifecycleConfig, SignalConfig
+from torch import nn
+
+from esper_core import BlendAlgorithm, HeuristicConfig, LifecycleConfig, SignalConfig, TrainingConfig
 from esper_shell.data import (
     ClassificationData,
     DataError,
+    Reiterable,
     TextData,
     iterate_batches,
     load_cifar10,
@@ -23,7 +27,7 @@ from esper_shell.data import (
     text_batches,
 )
 from esper_shell.hosts import CNNHost, TransformerHost
-from esper_shell.tasks.spec import Batches, TaskSpec, TrainingSettings
+from esper_shell.tasks.spec import Task, TaskPreset
 
 UNKNOWN_TASK_MESSAGE = "Unknown task {task!r}; choose one of: {known}."
 DATA_DIR_MESSAGE = "Task {task!r} reads a local copy of its data: pass --data-dir DIR (see docs/tasks.md)."
@@ -49,23 +53,25 @@ TEXT_TRAIN_BATCHES = 40
 TEXT_VAL_BATCHES = 8
 
 
-def _image_batches(data: ClassificationData, batch_size: int) -> Batches:
-    return Batches(
-        train=lambda generator: iterate_batches(data.train_x, data.train_y, batch_size, generator=generator),
-        val=lambda: iterate_batches(data.val_x, data.val_y, batch_size * 4, generator=None),
+def _image_task(name: str, build_host: Callable[[], nn.Module], data: ClassificationData, batch_size: int) -> Task:
+    return Task(
+        name=name,
+        build_host=build_host,
+        train=lambda generator, size: iterate_batches(data.train_x, data.train_y, size, generator=generator),
+        val=Reiterable(lambda: iterate_batches(data.val_x, data.val_y, batch_size * 4, generator=None)),
         num_classes=data.num_classes,
-        describe={"train": data.train_x.shape[0], "val": data.val_x.shape[0], "image_size": data.image_size},
     )
 
 
-def _text_batches(data: TextData, batch_size: int) -> Batches:
-    return Batches(
-        train=lambda generator: text_batches(
-            data.train_tokens, TEXT_BLOCK, batch_size, TEXT_TRAIN_BATCHES, generator=generator
+def _text_task(name: str, build_host: Callable[[], nn.Module], data: TextData, batch_size: int) -> Task:
+    return Task(
+        name=name,
+        build_host=build_host,
+        train=lambda generator, size: text_batches(
+            data.train_tokens, TEXT_BLOCK, size, TEXT_TRAIN_BATCHES, generator=generator
         ),
-        val=lambda: text_batches(data.val_tokens, TEXT_BLOCK, batch_size, TEXT_VAL_BATCHES, generator=None),
+        val=Reiterable(lambda: text_batches(data.val_tokens, TEXT_BLOCK, batch_size, TEXT_VAL_BATCHES, generator=None)),
         num_classes=data.vocab_size,
-        describe={"train_tokens": data.train_tokens.numel(), "val_tokens": data.val_tokens.numel()},
     )
 
 
@@ -75,79 +81,109 @@ def _require(data_dir: Path | None, task: str) -> Path:
     return data_dir
 
 
-DIGITS = TaskSpec(
+def _digits_host() -> nn.Module:
+    return CNNHost((1, 1, 1), base_channels=1, in_channels=1, num_classes=10)
+
+
+def _synthetic_host() -> nn.Module:
+    return CNNHost((1, 1, 1), base_channels=2, in_channels=3, num_classes=10)
+
+
+def _cifar10_host() -> nn.Module:
+    return CNNHost((1, 1, 1), base_channels=16, in_channels=3, num_classes=10)
+
+
+def _pydoc_host() -> nn.Module:
+    return TransformerHost(vocab_size=BYTE_VOCAB, n_embd=32, n_head=2, n_layer=4, n_tiers=2, block_size=TEXT_BLOCK)
+
+
+def _tinystories_host() -> nn.Module:
+    return TransformerHost(vocab_size=BYTE_VOCAB, n_embd=64, n_head=4, n_layer=4, n_tiers=2, block_size=TEXT_BLOCK)
+
+
+DIGITS = TaskPreset(
     name="digits",
     description="scikit-learn's bundled 8x8 handwritten digits, upsampled to 16x16 (embedded, the default)",
     topology="cnn",
-    load=lambda data_dir, seed, batch_size: _image_batches(load_digits(image_size=16, seed=seed), batch_size),
-    build_host=lambda: CNNHost((1, 1, 1), base_channels=1, in_channels=1, num_classes=10),
-    default_slots=("r0c0", "r1c0", "r2c0"),
-    training=TrainingSettings(epochs=40, batch_size=64, lr=0.05, threads=1, max_seeds=3),
+    build_host=_digits_host,
+    load=lambda seed, batch_size, data_dir: _image_task(
+        "digits", _digits_host, load_digits(image_size=16, seed=seed), batch_size
+    ),
+    slots=("r0c0", "r1c0", "r2c0"),
+    training=TrainingConfig(epochs=40, batch_size=64, lr=0.05),
+    threads=1,
+    max_seeds=3,
     heuristic=CNN_GROWTH_HEURISTIC,
     signals=CNN_GROWTH_SIGNALS,
     lifecycle=CNN_GROWTH_LIFECYCLE,
 )
 
-SYNTHETIC = TaskSpec(
+SYNTHETIC = TaskPreset(
     name="synthetic",
     description="procedurally generated 32x32 RGB oriented gratings, 10 classes (embedded)",
     topology="cnn",
-    load=lambda data_dir, seed, batch_size: _image_batches(
-        make_synthetic(n_train=3000, n_val=1000, seed=seed), batch_size
+    build_host=_synthetic_host,
+    load=lambda seed, batch_size, data_dir: _image_task(
+        "synthetic", _synthetic_host, make_synthetic(n_train=3000, n_val=1000, seed=seed), batch_size
     ),
-    build_host=lambda: CNNHost((1, 1, 1), base_channels=2, in_channels=3, num_classes=10),
-    default_slots=("r0c0", "r1c0", "r2c0"),
-    training=TrainingSettings(epochs=30, batch_size=128, lr=0.05, threads=1, max_seeds=3),
+    slots=("r0c0", "r1c0", "r2c0"),
+    training=TrainingConfig(epochs=30, batch_size=128, lr=0.05),
+    threads=1,
+    max_seeds=3,
     heuristic=CNN_GROWTH_HEURISTIC,
     signals=CNN_GROWTH_SIGNALS,
     lifecycle=CNN_GROWTH_LIFECYCLE,
 )
 
-PYDOC = TaskSpec(
+PYDOC = TaskPreset(
     name="pydoc",
     description="byte-level language modelling on the prose bundled in Python's pydoc_data (embedded)",
     topology="transformer",
-    load=lambda data_dir, seed, batch_size: _text_batches(load_pydoc(), batch_size),
-    build_host=lambda: TransformerHost(
-        vocab_size=BYTE_VOCAB, n_embd=32, n_head=2, n_layer=4, n_tiers=2, block_size=TEXT_BLOCK
-    ),
-    default_slots=("r0c0", "r0c1", "r1c0", "r1c1"),
-    training=TrainingSettings(epochs=20, batch_size=32, lr=0.05, weight_decay=0.0, threads=2, max_seeds=2),
+    build_host=_pydoc_host,
+    load=lambda seed, batch_size, data_dir: _text_task("pydoc", _pydoc_host, load_pydoc(), batch_size),
+    slots=("r0c0", "r0c1", "r1c0", "r1c1"),
+    training=TrainingConfig(epochs=20, batch_size=32, lr=0.05, weight_decay=0.0),
+    threads=2,
+    max_seeds=2,
     heuristic=HeuristicConfig(blueprints=TEXT_GROWTH_BLUEPRINTS, plateau_epochs=2),
 )
 
-CIFAR10 = TaskSpec(
+CIFAR10 = TaskPreset(
     name="cifar10",
     description="CIFAR-10 from a local copy (--data-dir), official python or binary format",
     topology="cnn",
-    load=lambda data_dir, seed, batch_size: _image_batches(load_cifar10(_require(data_dir, "cifar10")), batch_size),
-    build_host=lambda: CNNHost((1, 1, 1), base_channels=16, in_channels=3, num_classes=10),
-    default_slots=("r0c0", "r1c0", "r2c0"),
-    training=TrainingSettings(epochs=30, batch_size=128, lr=0.05, threads=2, max_seeds=3),
+    build_host=_cifar10_host,
+    load=lambda seed, batch_size, data_dir: _image_task(
+        "cifar10", _cifar10_host, load_cifar10(_require(data_dir, "cifar10")), batch_size
+    ),
+    slots=("r0c0", "r1c0", "r2c0"),
+    training=TrainingConfig(epochs=30, batch_size=128, lr=0.05),
+    threads=2,
+    max_seeds=3,
     heuristic=CNN_GROWTH_HEURISTIC,
     needs_data_dir=True,
 )
 
-TINYSTORIES = TaskSpec(
+TINYSTORIES = TaskPreset(
     name="tinystories",
     description="TinyStories from a local copy (--data-dir), byte-level language modelling",
     topology="transformer",
-    load=lambda data_dir, seed, batch_size: _text_batches(
-        load_tinystories(_require(data_dir, "tinystories")), batch_size
+    build_host=_tinystories_host,
+    load=lambda seed, batch_size, data_dir: _text_task(
+        "tinystories", _tinystories_host, load_tinystories(_require(data_dir, "tinystories")), batch_size
     ),
-    build_host=lambda: TransformerHost(
-        vocab_size=BYTE_VOCAB, n_embd=64, n_head=4, n_layer=4, n_tiers=2, block_size=TEXT_BLOCK
-    ),
-    default_slots=("r0c0", "r0c1", "r1c0", "r1c1"),
-    training=TrainingSettings(epochs=20, batch_size=32, lr=0.05, weight_decay=0.0, threads=2, max_seeds=2),
+    slots=("r0c0", "r0c1", "r1c0", "r1c1"),
+    training=TrainingConfig(epochs=20, batch_size=32, lr=0.05, weight_decay=0.0),
+    threads=2,
+    max_seeds=2,
     heuristic=HeuristicConfig(blueprints=TEXT_GROWTH_BLUEPRINTS),
     needs_data_dir=True,
 )
 
-TASKS: dict[str, TaskSpec] = {task.name: task for task in (DIGITS, SYNTHETIC, PYDOC, CIFAR10, TINYSTORIES)}
+TASKS: dict[str, TaskPreset] = {task.name: task for task in (DIGITS, SYNTHETIC, PYDOC, CIFAR10, TINYSTORIES)}
 
 
-def get_task(name: str) -> TaskSpec:
+def get_task(name: str) -> TaskPreset:
     if name not in TASKS:
         raise DataError(UNKNOWN_TASK_MESSAGE.format(task=name, known=", ".join(TASKS)))
     return TASKS[name]
