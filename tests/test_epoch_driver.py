@@ -7,7 +7,15 @@ import math
 import attrs
 import torch
 
-from esper_core import HeuristicController, RunConfig, SeedStage, check_blueprints
+from esper_core import (
+    FactoredAction,
+    HeuristicController,
+    LifecycleOp,
+    Observation,
+    RunConfig,
+    SeedStage,
+    check_blueprints,
+)
 from esper_core.rewards import RewardConfig
 from esper_shell.engine.run import Run
 from esper_shell.engine.trainer import Trainer, drive
@@ -85,20 +93,24 @@ class TestVecEnvIsTheTrainersEpoch:
         envs = _vec_env_under_heuristic(_config(), poisoned, n_envs=1)
         run = start(poisoned(0), _config())
         train(run)
-        actions = [summary.action for summary in run.history]
-        assert actions.count("ROLLBACK") == 1
+        assert [summary.rolled_back for summary in run.history].count(True) == 1
         assert _untimed(envs.trainers[0].history) == _untimed(run.history)
         assert _same_weights(envs.trainers[0].model, run.trainer.model)
 
 
 class TestDrive:
-    def test_a_rollback_epoch_asks_for_no_decision(self) -> None:
-        config = _config()
+    def test_a_rollback_epoch_still_asks_one_decision_about_the_restored_model(self) -> None:
         task = _digits(0)
-        trainer = Trainer(config, attrs.evolve(task, loss=lambda logits, targets: task.loss(logits, targets) * math.nan))
-        asked: list[int] = []
-        result = drive(trainer.run_epoch(), lambda observation: asked.append(observation.epoch))
-        assert result.summary.action == "ROLLBACK" and asked == []
+        trainer = Trainer(_config(), attrs.evolve(task, loss=lambda logits, targets: task.loss(logits, targets) * math.nan))
+        asked: list[Observation] = []
+
+        def decide(observation: Observation) -> FactoredAction:
+            asked.append(observation)
+            return FactoredAction(op=LifecycleOp.WAIT)
+
+        result = drive(trainer.run_epoch(), decide)
+        assert result.summary.rolled_back and [o.epoch for o in asked] == [0]
+        assert all(math.isfinite(p.sum().item()) for p in trainer.model.parameters())
         assert trainer.epoch == 1  # the epoch still ended in its lifecycle step
 
     def test_trainers_stepped_in_turn_keep_their_own_rng_streams(self) -> None:

@@ -21,8 +21,10 @@ class EpochSummary:
     live_seeds: int
     fossilized_seeds: int
     params: int
-    # The op applied, or ROLLBACK for an epoch the governor rolled back (no decision is made then).
+    # The op the controller chose (refused or not: the decision event says).
     action: str
+    # The governor rolled this epoch back (its losses and accuracy are the broken ones, measured before).
+    rolled_back: bool
     seconds: float
 
 

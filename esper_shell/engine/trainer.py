@@ -4,8 +4,9 @@ An epoch reads top to bottom like the algorithm: train → validate (with fused
 counterfactuals) → governor → lifecycle step → decide → apply → record. The decision is the
 generator's single ``yield``: it hands the observation out and takes the action back, so a
 controller (``drive``), a batch of RL environments or rank 0 of a distributed run supplies it
-at the same well-defined point. Nothing is carried between epochs except the trainer's own
-state; the model's epoch counter is the only one.
+at the same well-defined point. Every epoch has exactly one lifecycle step and one decision,
+a rolled-back epoch too (the controller then sees the restored model). Nothing is carried
+between epochs except the trainer's own state; the model's epoch counter is the only one.
 
 Each trainer owns its stream of torch's global RNG (seed modules are initialised from it):
 swapped in while its epoch runs and out again at the ``yield``, so many trainers stepped in
@@ -62,8 +63,8 @@ from esper_shell.health import GradientHealthMonitor
 from esper_shell.model import MorphogeneticModel
 from esper_shell.tasks import Task
 
-# What ``Trainer.epoch`` is: yields the observation once (unless the epoch rolled back),
-# receives the action, returns the epoch's result.
+# What ``Trainer.run_epoch`` is: yields the observation once, receives the action, returns
+# the epoch's result.
 EpochSteps = Generator[Observation, FactoredAction, EpochResult]
 Decide = Callable[[Observation], FactoredAction]
 
@@ -130,7 +131,7 @@ class Trainer:
 
     # -- one epoch -------------------------------------------------------------------------------
     def run_epoch(self) -> EpochSteps:
-        """One epoch end to end; the decision is the one ``yield`` (none after a rollback)."""
+        """One epoch end to end; the decision is the one ``yield``."""
         started = time.perf_counter()
         epoch = self.model.epoch
         with self._own_rng():
@@ -147,18 +148,13 @@ class Trainer:
                 events = []
                 self._record(evaluation)
                 if should_snapshot(epoch, self.config.governor, verdict=verdict):
-                    self.snapshot = self._take_snapshot()
-            # Every epoch ends in one lifecycle step, a rolled-back one too: it moves the epoch counter.
+                    self.snapshot = self._take_snapshot(evaluation.accuracy)
+            # The accuracy a new seed is born at: after a rollback, the restored model's.
+            accuracy = self.snapshot["accuracy"] if rolled_back else evaluation.accuracy
             events += self.model.step_epoch()
-        refused = False
-        action_name = "ROLLBACK"
-        if not rolled_back:
-            action = yield self.observation(epoch)
-            with self._own_rng():
-                applied = self._apply(action, epoch, evaluation.accuracy)
-            events += applied
-            refused = "refused" in applied[0].payload
-            action_name = action.op.name
+        action = yield self.observation(epoch)
+        with self._own_rng():
+            applied = self._apply(action, epoch, accuracy)
         summary = EpochSummary(
             epoch=epoch,
             train_loss=train_loss,
@@ -168,12 +164,13 @@ class Trainer:
             live_seeds=self.model.active_seed_count,
             fossilized_seeds=self.model.fossilized_seed_count,
             params=self.model.total_params(),
-            action=action_name,
+            action=action.op.name,
+            rolled_back=rolled_back,
             seconds=time.perf_counter() - started,
         )
         self.history.append(summary)
-        events.append(TelemetryEvent(kind="epoch", epoch=epoch, payload=attrs.asdict(summary)))
-        return EpochResult(summary=summary, events=tuple(events), refused=refused)
+        events += [*applied, TelemetryEvent(kind="epoch", epoch=epoch, payload=attrs.asdict(summary))]
+        return EpochResult(summary=summary, events=tuple(events), refused="refused" in applied[0].payload)
 
     def _set_lr(self, epoch: int) -> float:
         training = self.config.training
@@ -275,9 +272,11 @@ class Trainer:
         ]
 
     # -- governor --------------------------------------------------------------------------------
-    def _take_snapshot(self) -> dict[str, Any]:
+    def _take_snapshot(self, accuracy: float = 0.0) -> dict[str, Any]:
+        """What a rollback restores; ``accuracy`` is the model's validation accuracy at that point."""
         return {
             "epoch": self.model.epoch,
+            "accuracy": accuracy,
             "model": copy.deepcopy(self.model.state_dict()),
             "host_optimizer": copy.deepcopy(self.host_optimizer.state_dict()),
             "seed_optimizers": copy.deepcopy(self.seed_optimizers.state_dict()),
@@ -351,8 +350,4 @@ def conclude(epoch: EpochSteps, action: FactoredAction) -> EpochResult:
 
 def drive(epoch: EpochSteps, decide: Decide) -> EpochResult:
     """Run one epoch, answering its decision point with ``decide``."""
-    try:
-        observation = next(epoch)
-    except StopIteration as done:  # a rollback epoch: nothing to decide
-        return done.value
-    return conclude(epoch, decide(observation))
+    return conclude(epoch, decide(next(epoch)))

@@ -1,4 +1,4 @@
-"""A batch of training runs as RL environments: one env step = from one decision point to the next.
+"""A batch of training runs as RL environments: one env step = one epoch of one host.
 
 Each env is a ``Trainer`` with its own host, data order, RNG stream and optimizers, built
 fresh for every episode (so its learning-rate schedule spans the episode). Envs run one
@@ -8,8 +8,8 @@ pass, done by the caller between ``reset``/``step`` calls.
 Every env epoch runs through ``Trainer.run_epoch``, the same generator ``esper-train`` drives:
 the policy's action is sent at the very point a controller's decision would be, so a policy
 trained here sees, when it drives ``esper-train heuristic --policy``, the same observation at
-the same moment. An epoch the governor rolls back asks for no decision there, and none here:
-the env trains on to the next decision point (``EnvStep.rollback`` says it happened).
+the same moment. Every epoch, a rolled-back one too, asks for one decision, so every
+episode has exactly ``config.training.epochs`` steps.
 
 Seeds: episode ``k`` (counted over the whole training run, across envs) runs with
 ``config.seed + k``, so every episode sees a new host initialisation, data split and
@@ -46,7 +46,7 @@ class EnvStep:
     terminal: bool
     # The action was refused by the engine (exact masks make this a bug; it is counted, not hidden).
     refused: bool
-    # Epochs the governor rolled back on the way to the next decision point.
+    # The governor rolled back the epoch this step's action concluded.
     rollback: bool
     # Wall time of the epochs themselves (apply, train, validate) and of computing the reward.
     epoch_seconds: float
@@ -61,20 +61,8 @@ class _Env:
     observation: Observation
 
 
-def _to_decision(trainer: Trainer) -> tuple[EpochSteps | None, Observation, int]:
-    """Train epochs until one asks for a decision: (that epoch, its observation, rollbacks on the way)."""
-    rollbacks = 0
-    while not trainer.finished:
-        epoch = trainer.run_epoch()
-        try:
-            return epoch, next(epoch), rollbacks
-        except StopIteration:
-            rollbacks += 1
-    return None, trainer.observation(), rollbacks
-
-
 class VecEnv:
-    """``n_envs`` trainers of ``config`` (``config.training.epochs`` = the episode), one decision per ``step``."""
+    """``n_envs`` trainers of ``config`` (``config.training.epochs`` = the episode), one epoch per ``step``."""
 
     def __init__(
         self,
@@ -106,13 +94,13 @@ class VecEnv:
         return self.config.seed + episode
 
     def reset(self, first_episode: int) -> tuple[Observation, ...]:
-        """Start episodes ``first_episode .. first_episode + n_envs - 1`` and train to their first decision."""
+        """Start episodes ``first_episode .. first_episode + n_envs - 1`` and train their first epoch."""
         self.envs = []
         for index in range(self.n_envs):
             seed = self.episode_seed(first_episode + index)
             trainer = Trainer(attrs.evolve(self.config, seed=seed), self.make_task(seed), machine=self.machine)
-            pending, observation, _ = _to_decision(trainer)
-            self.envs.append(_Env(trainer=trainer, pending=pending, observation=observation))
+            pending = trainer.run_epoch()
+            self.envs.append(_Env(trainer=trainer, pending=pending, observation=next(pending)))
         return tuple(env.observation for env in self.envs)
 
     def step(self, actions: Sequence[FactoredAction]) -> tuple[EnvStep, ...]:
@@ -125,17 +113,21 @@ class VecEnv:
     def _step_one(self, env: _Env, action: FactoredAction) -> EnvStep:
         before = env.observation
         started = time.perf_counter()
-        refused = conclude(env.pending, action).refused
-        env.pending, env.observation, rollbacks = _to_decision(env.trainer)
-        terminal = env.pending is None
+        result = conclude(env.pending, action)
+        terminal = env.trainer.finished
+        if terminal:
+            env.pending, env.observation = None, env.trainer.observation()
+        else:
+            env.pending = env.trainer.run_epoch()
+            env.observation = next(env.pending)
         measured = time.perf_counter()
         reward = compute_reward(before, action, env.observation, terminal=terminal, config=self.reward_config)
         return EnvStep(
             observation=env.observation,
             reward=reward,
             terminal=terminal,
-            refused=refused,
-            rollback=rollbacks > 0,
+            refused=result.refused,
+            rollback=result.summary.rolled_back,
             epoch_seconds=measured - started,
             reward_seconds=time.perf_counter() - measured,
         )
