@@ -26,6 +26,10 @@ RESUME_CONFLICT_MESSAGE = (
     "--resume continues a run with its saved config; drop {options} (only --episodes may change, to extend it)."
 )
 BAD_CONFIG_MESSAGE = "Bad configuration: {details}"
+EPISODES_MESSAGE = (
+    "--episodes {episodes} is not a multiple of --n-envs {n_envs}: an update plays one episode in every env; "
+    "choose a multiple, e.g. {n_envs} x k."
+)
 
 
 class RewardMode(str, enum.Enum):
@@ -52,6 +56,11 @@ def _configs(options: dict[str, Any], reward: RewardMode) -> tuple[RunConfig, PP
     ppo = _build(PPOConfig, {k: v for k, v in ppo_fields.items() if v is not None})
     machine = MachineConfig(device=options["device"] or "auto", threads=preset.threads, data_dir=options["data_dir"])
     return config, attrs.evolve(ppo, reward=attrs.evolve(ppo.reward, mode=reward.value)), machine
+
+
+def _check_episodes(episodes: int, n_envs: int) -> None:
+    if episodes % n_envs:
+        raise ConfigError(EPISODES_MESSAGE.format(episodes=episodes, n_envs=n_envs), value=episodes)
 
 
 def _status(log: UpdateLog) -> str:
@@ -109,8 +118,8 @@ def ppo(
         list[str] | None, typer.Option(help="Slots to enable, e.g. --slots r0c0 r1c0 (default: the task's).")
     ] = None,
     reward: Annotated[
-        RewardMode, typer.Option(help="shaped (dense terms) or sparse (terminal accuracy only).")
-    ] = RewardMode.shaped,
+        RewardMode | None, typer.Option(help="shaped (dense terms, the default) or sparse (terminal accuracy only).")
+    ] = None,
     max_seeds: Annotated[int | None, typer.Option("--max-seeds", help="Most seeds per episode.")] = None,
     run_dir: Annotated[
         Path | None, typer.Option("--run-dir", help="Directory for config, checkpoint, policy.pt and summary.")
@@ -144,15 +153,16 @@ def ppo(
         if resume is not None:
             given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
             given += ["--run-dir"] if run_dir is not None else []
-            given += ["--reward"] if reward is not RewardMode.shaped else []
+            given += ["--reward"] if reward is not None else []
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
             run, directory = resume_ppo(resume, episodes=episodes)
+            _check_episodes(run.episodes, run.ppo.n_envs)
         else:
-            config, ppo_config, machine = _configs(options, reward)
-            run, directory = start_ppo(
-                config, ppo_config, episodes=episodes or DEFAULT_EPISODES, run_dir=run_dir, machine=machine
-            )
+            config, ppo_config, machine = _configs(options, reward or RewardMode.shaped)
+            total = episodes or DEFAULT_EPISODES
+            _check_episodes(total, ppo_config.n_envs)
+            run, directory = start_ppo(config, ppo_config, episodes=total, run_dir=run_dir, machine=machine)
         _drive(run, directory)
     except EsperError as error:
         raise _fail(str(error)) from None
