@@ -1,7 +1,7 @@
 """Hypothesis strategies shared by the property tests: valid core records, and ways to break them.
 
 Generated states are *consistent* (what the reducer itself could produce: a blend schedule
-only in BLENDING, alpha fixed by the stage, isolation on exactly in the isolated stages),
+only in BLENDING, alpha fixed by the stage),
 with metrics spread around the gate thresholds so gates sometimes pass and sometimes fail.
 """
 
@@ -16,7 +16,6 @@ import attrs
 from hypothesis import strategies as st
 
 from esper_core import (
-    ISOLATED_STAGES,
     BlendAlgorithm,
     BlendSchedule,
     GateConfig,
@@ -127,7 +126,6 @@ def seed_states(draw: st.DrawFn, stages: st.SearchStrategy[SeedStage] = st.sampl
         blend_algorithm=algorithm,
         alpha=draw(_alpha_for(stage)),
         blend=schedule,
-        isolate_gradients=stage in ISOLATED_STAGES,
         embargo_remaining=draw(st.integers(0, 4)) if stage is SeedStage.EMBARGOED else 0,
         stage_entered_at=draw(timestamps),
         metrics=draw(seed_metrics()),

@@ -105,6 +105,7 @@ governor_states = st.builds(
     GovernorState,
     losses=st.lists(losses, max_size=10).map(tuple),
     consecutive_anomalies=st.integers(min_value=0, max_value=5),
+    consecutive_rollbacks=st.integers(min_value=0, max_value=5),
 )
 trackers = st.lists(readings, max_size=4).flatmap(
     lambda history: st.builds(
@@ -341,5 +342,5 @@ class TestGovernorProperties:
             assert from_primitives(to_primitives(record), type(record)) == Success(record)
 
     @given(governor_states)
-    def test_after_rollback_nothing_is_remembered(self, state: GovernorState) -> None:
-        assert after_rollback(state) == GovernorState()
+    def test_after_rollback_nothing_but_the_rollback_count_is_remembered(self, state: GovernorState) -> None:
+        assert after_rollback(state) == GovernorState(consecutive_rollbacks=state.consecutive_rollbacks + 1)

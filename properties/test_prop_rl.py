@@ -280,11 +280,11 @@ def test_feature_layout_round_trips(slots: SlotConfig, blueprints: tuple[str, ..
 
 
 def as_fossilized(seed: SeedState) -> SeedState:
-    return attrs.evolve(seed, stage=SeedStage.FOSSILIZED, alpha=1.0, blend=None, isolate_gradients=False)
+    return attrs.evolve(seed, stage=SeedStage.FOSSILIZED, alpha=1.0, blend=None)
 
 
 def as_culled(seed: SeedState, stage: SeedStage) -> SeedState:
-    return attrs.evolve(seed, stage=stage, alpha=0.0, blend=None, isolate_gradients=False)
+    return attrs.evolve(seed, stage=stage, alpha=0.0, blend=None)
 
 
 def reward(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from esper_core import SeedStage
-from esper_shell.engine.evaluation import evaluate, task_loss
+from esper_shell.engine.evaluation import evaluate
 from esper_shell.model import MorphogeneticModel
+from esper_shell.tasks import cross_entropy
 from tests.shell_helpers import bring_to, images, tiny_cnn
 
 SLOTS = ["r0c0", "r1c0", "r2c0"]
@@ -35,7 +37,7 @@ class TestFusedCounterfactual:
     @pytest.mark.parametrize("stage", [SeedStage.BLENDING, SeedStage.PROBATIONARY])
     def test_fused_equals_a_naive_rerun_without_each_seed(self, stage: SeedStage) -> None:
         model, batches = _grown(stage), _batches()
-        fused = evaluate(model, batches, ablate=tuple(SLOTS), device=torch.device("cpu"))
+        fused = evaluate(model, batches, ablate=tuple(SLOTS), loss=cross_entropy, device=torch.device("cpu"))
         full = _accuracy(model, batches)
         for slot_id in SLOTS:
             with model.without_seed(slot_id):
@@ -45,14 +47,14 @@ class TestFusedCounterfactual:
     def test_seed_at_alpha_zero_contributes_exactly_nothing(self) -> None:
         model, batches = _grown(SeedStage.BLENDING, steps=0), _batches()
         assert model.slot("r1c0").alpha == 0.0
-        fused = evaluate(model, batches, ablate=("r1c0",), device=torch.device("cpu"))
+        fused = evaluate(model, batches, ablate=("r1c0",), loss=cross_entropy, device=torch.device("cpu"))
         assert fused.contributions["r1c0"] == 0.0
 
     def test_accuracy_and_loss_match_a_plain_pass(self) -> None:
         model, batches = _grown(SeedStage.BLENDING), _batches()
-        fused = evaluate(model, batches, ablate=tuple(SLOTS), device=torch.device("cpu"))
+        fused = evaluate(model, batches, ablate=tuple(SLOTS), loss=cross_entropy, device=torch.device("cpu"))
         with torch.no_grad():
-            loss = sum(task_loss(model(x), y, reduction="sum").item() for x, y in batches) / 48
+            loss = sum(F.cross_entropy(model(x), y, reduction="sum").item() for x, y in batches) / 48
         assert fused.accuracy == pytest.approx(_accuracy(model, batches))
         assert fused.loss == pytest.approx(loss, rel=1e-5)
 
@@ -66,5 +68,5 @@ class TestFusedCounterfactual:
             return original(slot_id, x, from_slot_id)
 
         model.host.forward_to = counting  # type: ignore[method-assign]
-        evaluate(model, batches, ablate=tuple(SLOTS), device=torch.device("cpu"))
+        evaluate(model, batches, ablate=tuple(SLOTS), loss=cross_entropy, device=torch.device("cpu"))
         assert calls.count("None->r0c0") == 1

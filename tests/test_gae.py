@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from esper_core.errors import ConfigError
+from esper_core.errors import ConfigError, EsperError
 from esper_core.gae import gae
 
 # gamma = lam = 0.5 keep every hand-computed value an exact binary fraction.
@@ -59,9 +59,10 @@ class TestLimits:
 
 
 class TestRefusals:
-    def test_sequences_of_different_lengths(self) -> None:
-        with pytest.raises(ConfigError, match="values=2"):
+    def test_sequences_of_different_lengths_are_a_caller_bug_not_a_user_error(self) -> None:
+        with pytest.raises(ValueError, match="values=2") as caught:
             gae(REWARDS, (0.0, 0.0), NEXT_VALUES, NONE, NONE, gamma=0.9, lam=0.9)
+        assert not isinstance(caught.value, EsperError)
 
     @pytest.mark.parametrize(("name", "value"), [("gamma", 1.5), ("gamma", -0.1), ("lam", math.nan), ("lam", 2.0)])
     def test_discount_outside_zero_one(self, name: str, value: float) -> None:

@@ -162,4 +162,6 @@ class TestGovernorState:
 
 class TestAfterRollback:
     def test_forgets_the_history_and_the_anomaly_count(self) -> None:
-        assert after_rollback(GovernorState(losses=CALM_HISTORY, consecutive_anomalies=3)) == GovernorState()
+        restored = after_rollback(GovernorState(losses=CALM_HISTORY, consecutive_anomalies=3))
+        # The rollback itself is counted (GovernorConfig.max_consecutive_rollbacks); all else is forgotten.
+        assert restored == GovernorState(consecutive_rollbacks=1)

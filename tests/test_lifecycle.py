@@ -23,7 +23,6 @@ from esper_core import (
     SeedMetrics,
     SeedStage,
     SeedState,
-    SetIsolation,
     SlotIdError,
     StageContext,
     StageRecord,
@@ -32,6 +31,7 @@ from esper_core import (
     cull,
     fossilize,
     germinate,
+    isolates_gradients,
     on_enter_stage,
     record_accuracy,
     record_contribution,
@@ -62,7 +62,6 @@ def state_in(stage: SeedStage, blend: BlendAlgorithm = BlendAlgorithm.LINEAR, **
         blend_algorithm=blend,
         alpha=alpha,
         blend=schedule,
-        isolate_gradients=stage in (S.GERMINATED, S.TRAINING, S.BLENDING),
         embargo_remaining=CONFIG.embargo_epochs if stage is S.EMBARGOED else 0,
         metrics=SeedMetrics(**metrics),  # type: ignore[arg-type]
     )
@@ -170,21 +169,17 @@ class TestEnteringGerminated:
 
     def test_alpha_is_zero_and_isolation_on(self) -> None:
         new_state, _ = on_enter_stage(self.dormant_with_old_metrics(), S.GERMINATED, ctx())
-        assert (new_state.alpha, new_state.isolate_gradients, new_state.blend) == (0.0, True, None)
+        assert (new_state.alpha, isolates_gradients(new_state.stage), new_state.blend) == (0.0, True, None)
 
-    def test_builds_the_seed_and_turns_isolation_on(self) -> None:
+    def test_builds_the_seed(self) -> None:
         _, effects = on_enter_stage(self.dormant_with_old_metrics(), S.GERMINATED, ctx())
-        assert effects[:2] == (BuildSeed("conv_light"), SetIsolation(True))
+        assert effects[0] == BuildSeed("conv_light")
 
 
 class TestEnteringTraining:
     def test_alpha_is_zero_and_isolation_on(self) -> None:
-        new_state, _ = on_enter_stage(attrs.evolve(state_in(S.GERMINATED), isolate_gradients=False), S.TRAINING, ctx())
-        assert (new_state.alpha, new_state.isolate_gradients) == (0.0, True)
-
-    def test_turns_isolation_on(self) -> None:
-        _, effects = on_enter_stage(state_in(S.GERMINATED), S.TRAINING, ctx())
-        assert of_type(effects, SetIsolation) == [SetIsolation(True)]
+        new_state, _ = on_enter_stage(state_in(S.GERMINATED), S.TRAINING, ctx())
+        assert (new_state.alpha, isolates_gradients(new_state.stage)) == (0.0, True)
 
 
 class TestEnteringBlending:
@@ -204,7 +199,7 @@ class TestEnteringBlending:
 
     def test_keeps_isolation_on(self) -> None:
         new_state, _ = on_enter_stage(state_in(S.TRAINING), S.BLENDING, ctx())
-        assert new_state.isolate_gradients
+        assert isolates_gradients(new_state.stage)
 
     def test_gated_blend_builds_the_gate(self) -> None:
         _, effects = on_enter_stage(state_in(S.TRAINING, BlendAlgorithm.GATED), S.BLENDING, ctx())
@@ -222,9 +217,8 @@ class TestEnteringProbationary:
         assert (new_state.blend, new_state.alpha) == (None, 1.0)
 
     def test_turns_isolation_off(self) -> None:
-        new_state, effects = on_enter_stage(state_in(S.BLENDING), S.PROBATIONARY, ctx())
-        assert not new_state.isolate_gradients
-        assert of_type(effects, SetIsolation) == [SetIsolation(False)]
+        new_state, _ = on_enter_stage(state_in(S.BLENDING), S.PROBATIONARY, ctx())
+        assert not isolates_gradients(new_state.stage)
 
     def test_discards_the_gate_of_a_gated_blend(self) -> None:
         blending = attrs.evolve(state_in(S.BLENDING, BlendAlgorithm.GATED), alpha=0.37)
@@ -239,16 +233,15 @@ class TestEnteringProbationary:
 
 class TestEnteringFossilized:
     def test_alpha_is_one_and_isolation_off(self) -> None:
-        new_state, effects = on_enter_stage(state_in(S.PROBATIONARY), S.FOSSILIZED, ctx())
-        assert (new_state.alpha, new_state.isolate_gradients, new_state.blend) == (1.0, False, None)
-        assert of_type(effects, SetIsolation) == [SetIsolation(False)]
+        new_state, _ = on_enter_stage(state_in(S.PROBATIONARY), S.FOSSILIZED, ctx())
+        assert (new_state.alpha, isolates_gradients(new_state.stage), new_state.blend) == (1.0, False, None)
 
 
 class TestEnteringCulled:
     @pytest.mark.parametrize("stage", [S.GERMINATED, S.TRAINING, S.BLENDING, S.PROBATIONARY], ids=lambda s: s.name)
     def test_drops_the_seed_and_zeroes_alpha(self, stage: SeedStage) -> None:
         new_state, effects = on_enter_stage(state_in(stage), S.CULLED, ctx())
-        assert (new_state.alpha, new_state.blend, new_state.isolate_gradients) == (0.0, None, False)
+        assert (new_state.alpha, new_state.blend, isolates_gradients(new_state.stage)) == (0.0, None, False)
         assert of_type(effects, DropSeed) == [DropSeed()]
 
     def test_culling_a_gated_blend_discards_the_gate(self) -> None:
@@ -258,7 +251,9 @@ class TestEnteringCulled:
 
 class TestEnteringEmbargoed:
     def test_starts_the_cooldown_from_the_config(self) -> None:
-        new_state, _ = on_enter_stage(state_in(S.CULLED), S.EMBARGOED, ctx(config=attrs.evolve(CONFIG, embargo_epochs=4)))
+        new_state, _ = on_enter_stage(
+            state_in(S.CULLED), S.EMBARGOED, ctx(config=attrs.evolve(CONFIG, embargo_epochs=4))
+        )
         assert new_state.embargo_remaining == 4
 
     def test_default_cooldown_is_five_epochs(self) -> None:
@@ -269,7 +264,7 @@ class TestEnteringEmbargoed:
 class TestEnteringDormant:
     def test_leaves_an_empty_slot(self) -> None:
         new_state, effects = on_enter_stage(state_in(S.EMBARGOED), S.DORMANT, ctx())
-        assert (new_state.alpha, new_state.blend, new_state.isolate_gradients, new_state.embargo_remaining) == (
+        assert (new_state.alpha, new_state.blend, isolates_gradients(new_state.stage), new_state.embargo_remaining) == (
             0.0,
             None,
             False,
@@ -381,11 +376,11 @@ class TestGerminate:
     def test_uses_the_requested_blend(self) -> None:
         assert planted(BlendAlgorithm.SIGMOID).blend_algorithm is BlendAlgorithm.SIGMOID
 
-    def test_emits_gate_build_isolation_and_stage_entered(self) -> None:
+    def test_emits_gate_build_and_stage_entered(self) -> None:
         _, effects = germinate(
             None, slot_id="r1c0", seed_id="s", blueprint_id="noop", known_blueprints=BLUEPRINTS, ctx=ctx()
         ).unwrap()
-        assert [type(e) for e in effects] == [Emit, BuildSeed, SetIsolation, Emit]
+        assert [type(e) for e in effects] == [Emit, BuildSeed, Emit]
         assert effects[0].event.payload["gate"] == "G0"  # type: ignore[union-attr]
         assert effects[1] == BuildSeed("noop")
 
@@ -426,7 +421,9 @@ class TestGerminate:
         assert "blueprint 'lora' known (known: conv_light, noop)" in str(result.failure())
 
     def test_non_canonical_slot_id_is_a_slot_id_error(self) -> None:
-        result = germinate(None, slot_id="early", seed_id="s", blueprint_id="noop", known_blueprints=BLUEPRINTS, ctx=ctx())
+        result = germinate(
+            None, slot_id="early", seed_id="s", blueprint_id="noop", known_blueprints=BLUEPRINTS, ctx=ctx()
+        )
         error = result.failure()
         assert isinstance(error, SlotIdError)
         assert "r0c0" in str(error)

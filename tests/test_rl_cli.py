@@ -63,7 +63,8 @@ def test_heuristic_command_runs_a_trained_policy_and_records_it_in_the_config(tm
     run = str(tmp_path / "run")
     result = invoke("heuristic", "--policy", policy, "--epochs", "3", "--quiet", "--run-dir", run)
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["policy"] == policy
+    controller = json.loads((tmp_path / "run" / "config.json").read_text())["run"]["controller"]
+    assert controller == {"kind": "policy", "path": policy}
 
 
 def test_missing_policy_file_is_a_user_error(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from esper_core import (
     StageRecord,
     TelemetryEvent,
     from_primitives,
+    isolates_gradients,
     structure_slot,
     to_primitives,
     unstructure_slot,
@@ -39,7 +40,6 @@ def blending_state() -> SeedState:
         blend_algorithm=BlendAlgorithm.GATED,
         alpha=0.25,
         blend=BlendSchedule(algorithm=BlendAlgorithm.GATED, total_steps=5, current_step=2),
-        isolate_gradients=True,
         stage_entered_at=1700000000.5,
         metrics=SeedMetrics(
             epochs_total=9,
@@ -84,6 +84,11 @@ class TestUnstructureSlot:
         data = unstructure_slot(blending_state())
         assert data["isolate_gradients"] is True
         assert "isolate_gradients" not in data["seed_state"]
+
+    @pytest.mark.parametrize("stage", list(SeedStage), ids=lambda s: s.name)
+    def test_writes_isolation_from_the_stage(self, stage: SeedStage) -> None:
+        state = attrs.evolve(training_state(), stage=stage)
+        assert unstructure_slot(state)["isolate_gradients"] is isolates_gradients(stage)
 
     def test_writes_enums_by_name(self) -> None:
         seed = unstructure_slot(blending_state())["seed_state"]
@@ -216,8 +221,19 @@ class TestStructureSlot:
     @pytest.mark.parametrize("value", [1, 0, "true", None])
     def test_bool_field_accepts_only_a_bool(self, value: object) -> None:
         data = unstructure_slot(training_state())
+        data["seed_state"]["metrics"]["gradients_finite"] = value
+        assert_schema_failure(structure_slot(data), "SeedState.metrics.gradients_finite")
+
+    @pytest.mark.parametrize("value", [1, 0, "true", None])
+    def test_isolation_of_a_seed_accepts_only_a_bool(self, value: object) -> None:
+        data = unstructure_slot(training_state())
         data["isolate_gradients"] = value
-        assert_schema_failure(structure_slot(data), "SeedState.isolate_gradients")
+        assert_schema_failure(structure_slot(data), "isolate_gradients must be true or false")
+
+    def test_isolation_that_disagrees_with_the_stage_is_failure(self) -> None:
+        data = unstructure_slot(training_state())
+        data["isolate_gradients"] = False
+        assert_schema_failure(structure_slot(data), "isolate_gradients is False", "TRAINING is isolated")
 
     @pytest.mark.parametrize("value", [7, None, b"id"])
     def test_str_field_accepts_only_a_str(self, value: object) -> None:
@@ -253,7 +269,7 @@ class TestToPrimitives:
         assert data["gates"] == {"min_training_epochs": 3, "min_gradient_ratio": 0.05, "min_contribution": 1.0}
 
     def test_slot_config_is_a_list_of_ids_in_row_major_order(self) -> None:
-        assert to_primitives(SlotConfig(("r1c0", "r0c0"))) == {"slot_ids": ["r0c0", "r1c0"]}
+        assert to_primitives(SlotConfig(("r1c0", "r0c0"))) == ["r0c0", "r1c0"]
 
     def test_telemetry_event_writes_severity_by_name(self) -> None:
         event = TelemetryEvent(kind="gate", epoch=3, severity=Severity.WARNING, payload={"gate": "G2"})
@@ -295,13 +311,13 @@ class TestFromPrimitives:
         assert_schema_failure(from_primitives(data, LifecycleConfig), "LifecycleConfig.gates.min_training_epochs")
 
     def test_non_canonical_slot_id_is_failure_showing_the_canonical_form(self) -> None:
-        assert_schema_failure(from_primitives({"slot_ids": ["R1C0"]}, SlotConfig), "'r1c0'")
+        assert_schema_failure(from_primitives(["R1C0"], SlotConfig), "'r1c0'")
 
     def test_duplicate_slot_ids_are_failure(self) -> None:
-        assert_schema_failure(from_primitives({"slot_ids": ["r0c0", "r0c0"]}, SlotConfig), "repeated: r0c0")
+        assert_schema_failure(from_primitives(["r0c0", "r0c0"], SlotConfig), "repeated: r0c0")
 
     def test_slot_ids_given_as_a_mapping_are_failure(self) -> None:
-        assert_schema_failure(from_primitives({"slot_ids": {"r0c0": None}}, SlotConfig), "SlotConfig.slot_ids")
+        assert_schema_failure(from_primitives({"r0c0": None}, SlotConfig), "Invalid SlotConfig", "expected a list")
 
     def test_non_dict_is_failure(self) -> None:
         assert_schema_failure(from_primitives([1, 2], LifecycleConfig), "Invalid LifecycleConfig")
