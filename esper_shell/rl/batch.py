@@ -11,11 +11,11 @@ from typing import TypeVar
 
 import attrs
 import torch
-from returns.result import Failure
 
 from esper_core import FactoredAction, GateConfig, LifecycleOp, Observation
 from esper_core.features import FeatureConfig, FeatureLayout, check_layout, observation_features
 from esper_core.masks import BLEND_ORDER, OP_ORDER, ActionMasks, action_masks
+from esper_shell.errors import unwrap
 
 # Head orders are the masks': index i of a head is entry i of these tuples.
 OPS = OP_ORDER
@@ -92,9 +92,7 @@ def observe(
 ) -> tuple[ObservationBatch, MaskBatch]:
     """Raw features and exact masks of a batch of observations, each checked against ``layout`` first."""
     for observation in observations:
-        checked = check_layout(observation, layout)
-        if isinstance(checked, Failure):
-            raise checked.failure()
+        unwrap(check_layout(observation, layout))
     return (
         observation_batch([observation_features(observation, layout, features) for observation in observations]),
         mask_batch([action_masks(observation, gates) for observation in observations]),
