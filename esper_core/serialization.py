@@ -29,6 +29,9 @@ _TOP_LEVEL_FIELDS = frozenset({"blend", "isolate_gradients"})
 SCHEMA_VERSION_MESSAGE = "Slot state has schema version {found!r}; this version of Esper reads version {expected}."
 SLOT_KEYS_MESSAGE = "Slot state must be a dict with keys {expected}; got {found}."
 BLEND_STAGE_MESSAGE = "Slot state is inconsistent: stage {stage} {has} a blend schedule (only BLENDING has one)."
+BLEND_STEP_MESSAGE = (
+    "Slot state is inconsistent: the blend schedule is at step {current} of {total}; a schedule never passes its end."
+)
 INVALID_MESSAGE = "Invalid {what}: {details}."
 
 
@@ -142,4 +145,7 @@ def _check_blend_matches_stage(state: SeedState) -> Result[SeedState, SchemaErro
     if blending != (state.blend is not None):
         has = "lacks" if blending else "has"
         return Failure(SchemaError(BLEND_STAGE_MESSAGE.format(stage=state.stage.name, has=has)))
+    if state.blend is not None and state.blend.current_step > state.blend.total_steps:
+        message = BLEND_STEP_MESSAGE.format(current=state.blend.current_step, total=state.blend.total_steps)
+        return Failure(SchemaError(message))
     return Success(state)

@@ -70,6 +70,8 @@ def train(
         trainer.emit([TelemetryEvent(kind="run_finished", epoch=trainer.epoch, payload=final_metrics(trainer))])
         for sink in trainer.sinks:
             sink.close()
+    if directory is not None:
+        directory.close()  # the last checkpoint is durable, and the directory free, once train returns
     return trainer.history
 
 

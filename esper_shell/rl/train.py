@@ -271,6 +271,8 @@ def train_ppo(
             directory.write_summary({"updates": [attrs.asdict(entry) for entry in run.history]})
         if on_update is not None:
             on_update(run, log)
+    if directory is not None:
+        directory.close()  # the last checkpoint is durable, and the directory free, once train returns
     return run.history
 
 

@@ -1,0 +1,184 @@
+"""Checkpoint files on disk: durable atomic writes, a background writer, and safe verified reads.
+
+Reading: the zip's CRCs are verified before ``torch.load`` sees the bytes (torch itself does
+not check them, so a flipped byte would load as a changed weight), and ``torch.load`` gets
+``weights_only=True`` explicitly, so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn the
+refusal of pickled objects off. Every failure becomes a ``CheckpointError``.
+
+Writing: the payload is serialised on the caller's thread (the tensors keep changing once
+training goes on), then written to a temp file, fsynced and renamed over the target, and the
+directory fsynced. ``CheckpointWriter`` does that last, slow part on one background thread:
+the previous file stays intact until the new one is complete and durable, and the caller
+only waits when it saves again before the last write finished, or when it closes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import tempfile
+import threading
+import zipfile
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from esper_shell.errors import CheckpointError
+
+MISSING_MESSAGE = "No checkpoint at {path}: check the path (a run directory keeps its checkpoints in checkpoints/)."
+UNSAFE_MESSAGE = (
+    "Refusing {path}: it holds pickled Python objects beyond tensors and primitives, which Esper never "
+    "executes (it loads with weights_only=True, whatever the environment says). Esper checkpoints never "
+    "contain them; only load files you trust. Refused: {details}"
+)
+CORRUPT_MESSAGE = "Cannot read {path} as a torch checkpoint (truncated, damaged or not a checkpoint): {details}"
+CRC_MESSAGE = (
+    "Refusing {path}: record {record!r} fails its CRC check, so the file was damaged after it was written "
+    "(disk or copy error). Its weights would load changed; restore the file from a good copy."
+)
+UNREADABLE_MESSAGE = "Cannot read {path}: {details}"
+WRITE_FAILED_MESSAGE = "Writing checkpoint {path} failed in the background: {details}"
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+
+
+def serialize(payload: Mapping[str, Any]) -> bytes:
+    """The bytes ``torch.save`` writes, always with CRCs (the reader checks them)."""
+    buffer = io.BytesIO()
+    with_crc = torch.serialization.get_crc32_options()
+    torch.serialization.set_crc32_options(True)
+    try:
+        torch.save(dict(payload), buffer)
+    finally:
+        torch.serialization.set_crc32_options(with_crc)
+    return buffer.getvalue()
+
+
+def write_durably(data: bytes, path: Path) -> None:
+    """Temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_torch_save(payload: Mapping[str, Any], path: Path) -> None:
+    """Save and return once the file is durable; a crash mid-save leaves the previous file intact."""
+    write_durably(serialize(payload), path)
+
+
+def temp_files(path: Path) -> list[Path]:
+    """Leftovers of writes to ``path`` that a crash interrupted."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+class CheckpointWriter:
+    """Durable writes on one background thread; its errors surface at the next ``save`` or at ``wait``."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._failed_path: Path | None = None
+
+    def save(self, files: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
+        """Serialise now, write in the background in order (a file is renamed only after the one before)."""
+        blobs = [(Path(path), serialize(payload)) for path, payload in files]
+        self.wait()
+        self._thread = threading.Thread(target=self._write, args=(blobs,), name="esper-checkpoint-writer")
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until the last write is durable; raise its failure, once, as a ``CheckpointError``."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, path, self._error = self._error, self._failed_path, None
+            raise CheckpointError(WRITE_FAILED_MESSAGE.format(path=path, details=error)) from error
+
+    def _write(self, blobs: list[tuple[Path, bytes]]) -> None:
+        for path, data in blobs:
+            try:
+                write_durably(data, path)
+            except BaseException as exc:  # noqa: BLE001 - handed to the training thread by wait()
+                self._error, self._failed_path = exc, path
+                return
+
+
+def read_verified(path: Path) -> bytes:
+    """The file's bytes, once every zip record's CRC matched (``torch.load`` never checks them)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(MISSING_MESSAGE.format(path=path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(UNREADABLE_MESSAGE.format(path=path, details=exc)) from exc
+    try:
+        records = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, NotImplementedError) as exc:
+        raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=f"not a zip archive ({exc})")) from exc
+    view = memoryview(data)
+    for record in records:
+        start = _data_offset(data, record, path)
+        end = start + record.compress_size
+        if record.compress_type != zipfile.ZIP_STORED or end > len(data):
+            raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=f"record {record.filename!r} is damaged"))
+        if zlib.crc32(view[start:end]) != record.CRC:
+            raise CheckpointError(CRC_MESSAGE.format(path=path, record=record.filename))
+    return data
+
+
+def _data_offset(data: bytes, record: zipfile.ZipInfo, path: Path) -> int:
+    offset = record.header_offset
+    if offset < 0 or offset + _LOCAL_HEADER.size > len(data):
+        raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=f"record {record.filename!r} is truncated"))
+    fields = _LOCAL_HEADER.unpack_from(data, offset)
+    if fields[0] != _LOCAL_SIGNATURE:
+        raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=f"record {record.filename!r} is damaged"))
+    name_length, extra_length = fields[-2], fields[-1]
+    return offset + _LOCAL_HEADER.size + name_length + extra_length
+
+
+def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> Any:
+    """Verified bytes through ``torch.load(weights_only=True)``; every failure a ``CheckpointError``."""
+    path = Path(path)
+    data = read_verified(path)
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch refuses both pickled objects (an unsupported GLOBAL) and damaged pickles this way.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        refused = next((line for line in lines if "GLOBAL" in line.upper()), None)
+        if refused is None:
+            raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=_first_line(exc))) from exc
+        raise CheckpointError(UNSAFE_MESSAGE.format(path=path, details=refused)) from exc
+    except Exception as exc:  # noqa: BLE001 - a damaged file reaches torch's internals in many ways
+        raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=_first_line(exc))) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """torch's reason without its advice: its messages suggest ``weights_only=False``, never right here."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    kept = [line for line in lines if "weights_only" not in line]
+    return f"{type(exc).__name__}: {kept[0] if kept else 'unreadable'}"
