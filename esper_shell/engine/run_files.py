@@ -89,7 +89,7 @@ class _Session:
 class RunFiles:
     """What every run directory has, whatever trains in it."""
 
-    path: Path
+    path: Path = attrs.field(converter=Path)
     _session: _Session = attrs.field(init=False, factory=_Session, eq=False, repr=False)
 
     @property
