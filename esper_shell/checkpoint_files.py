@@ -1,6 +1,6 @@
 """Checkpoint files on disk: durable atomic writes, a background writer, and safe verified reads.
 
-Reading: the zip's CRCs are verified before ``torch.load`` sees the bytes (torch itself does
+Reading: the zip's CRCs are verified before ``torch.load`` reads the file (torch itself does
 not check them, so a flipped byte would load as a changed weight), and ``torch.load`` gets
 ``weights_only=True`` explicitly, so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn the
 refusal of pickled objects off. Every failure becomes a ``CheckpointError``.
@@ -15,16 +15,17 @@ only waits when it saves again before the last write finished, or when it closes
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import pickle
 import struct
 import tempfile
-import threading
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
@@ -93,63 +94,92 @@ def temp_files(path: Path) -> list[Path]:
 
 
 class CheckpointWriter:
-    """Durable writes on one background thread; its errors surface at the next ``save`` or at ``wait``."""
+    """Durable writes on one background thread; its errors surface at the next ``save`` or at ``wait``.
+
+    The thread lives as long as the writer (a thread started per save costs the caller more than
+    the serialisation itself, waiting for the GIL), and the interpreter lets it finish a pending
+    write before it exits.
+    """
 
     def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._failed_path: Path | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esper-checkpoint-writer")
+        self._pending: Future[None] | None = None
 
     def save(self, files: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
         """Serialise now, write in the background in order (a file is renamed only after the one before)."""
         blobs = [(Path(path), serialize(payload)) for path, payload in files]
         self.wait()
-        self._thread = threading.Thread(target=self._write, args=(blobs,), name="esper-checkpoint-writer")
-        self._thread.start()
+        self._pending = self._executor.submit(_write_all, blobs)
 
     def wait(self) -> None:
         """Block until the last write is durable; raise its failure, once, as a ``CheckpointError``."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, path, self._error = self._error, self._failed_path, None
-            raise CheckpointError(WRITE_FAILED_MESSAGE.format(path=path, details=error)) from error
-
-    def _write(self, blobs: list[tuple[Path, bytes]]) -> None:
-        for path, data in blobs:
-            try:
-                write_durably(data, path)
-            except BaseException as exc:  # noqa: BLE001 - handed to the training thread by wait()
-                self._error, self._failed_path = exc, path
-                return
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            pending.result()
+        except _WriteFailed as failed:
+            raise CheckpointError(WRITE_FAILED_MESSAGE.format(path=failed.path, details=failed.__cause__)) from (
+                failed.__cause__
+            )
 
 
-def read_verified(path: Path) -> bytes:
-    """The file's bytes, once every zip record's CRC matched (``torch.load`` never checks them)."""
+class _WriteFailed(Exception):
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def _write_all(blobs: list[tuple[Path, bytes]]) -> None:
+    for path, data in blobs:
+        try:
+            write_durably(data, path)
+        except Exception as exc:  # noqa: BLE001 - handed to the training thread by wait()
+            raise _WriteFailed(path) from exc
+
+
+def verify_crcs(path: Path) -> None:
+    """Check every zip record's CRC (``torch.load`` never does), reading the file through a map, not a copy.
+
+    The CRC guards against damage (disk, copy), not against an attacker, who could write valid
+    CRCs: so checking the file and then handing its path to ``torch.load`` leaves no gap that matters.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(MISSING_MESSAGE.format(path=path))
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details="the file is empty"))
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                _check_records(mapped, _records(handle, path), path)
     except OSError as exc:
         raise CheckpointError(UNREADABLE_MESSAGE.format(path=path, details=exc)) from exc
+
+
+def _records(handle: IO[bytes], path: Path) -> list[zipfile.ZipInfo]:
     try:
-        records = zipfile.ZipFile(io.BytesIO(data)).infolist()
+        return zipfile.ZipFile(handle).infolist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, NotImplementedError) as exc:
         raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=f"not a zip archive ({exc})")) from exc
+
+
+def _check_records(data: mmap.mmap, records: list[zipfile.ZipInfo], path: Path) -> None:
     view = memoryview(data)
-    for record in records:
-        start = _data_offset(data, record, path)
-        end = start + record.compress_size
-        if record.compress_type != zipfile.ZIP_STORED or end > len(data):
-            raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=f"record {record.filename!r} is damaged"))
-        if zlib.crc32(view[start:end]) != record.CRC:
-            raise CheckpointError(CRC_MESSAGE.format(path=path, record=record.filename))
-    return data
+    try:
+        for record in records:
+            start = _data_offset(data, record, path)
+            end = start + record.compress_size
+            if record.compress_type != zipfile.ZIP_STORED or end > len(data):
+                details = f"record {record.filename!r} is damaged"
+                raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=details))
+            if zlib.crc32(view[start:end]) != record.CRC:
+                raise CheckpointError(CRC_MESSAGE.format(path=path, record=record.filename))
+    finally:
+        view.release()
 
 
-def _data_offset(data: bytes, record: zipfile.ZipInfo, path: Path) -> int:
+def _data_offset(data: mmap.mmap, record: zipfile.ZipInfo, path: Path) -> int:
     offset = record.header_offset
     if offset < 0 or offset + _LOCAL_HEADER.size > len(data):
         raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=f"record {record.filename!r} is truncated"))
@@ -163,9 +193,9 @@ def _data_offset(data: bytes, record: zipfile.ZipInfo, path: Path) -> int:
 def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> Any:
     """Verified bytes through ``torch.load(weights_only=True)``; every failure a ``CheckpointError``."""
     path = Path(path)
-    data = read_verified(path)
+    verify_crcs(path)
     try:
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch refuses both pickled objects (an unsupported GLOBAL) and damaged pickles this way.
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]

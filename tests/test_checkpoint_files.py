@@ -15,7 +15,7 @@ from esper_shell import checkpoint_files
 from esper_shell.checkpoint_files import (
     CheckpointWriter,
     atomic_torch_save,
-    read_verified,
+    verify_crcs,
     safe_torch_load,
     serialize,
     temp_files,
@@ -138,7 +138,7 @@ class TestCorruptedFiles:
 
     def test_missing_file_says_so(self, tmp_path: Path) -> None:
         with pytest.raises(CheckpointError, match="No checkpoint at"):
-            read_verified(tmp_path / "none.pt")
+            verify_crcs(tmp_path / "none.pt")
 
 
 class TestBackgroundWriter:
