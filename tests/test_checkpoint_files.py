@@ -15,10 +15,10 @@ from esper_shell import checkpoint_files
 from esper_shell.checkpoint_files import (
     CheckpointWriter,
     atomic_torch_save,
-    verify_crcs,
     safe_torch_load,
     serialize,
     temp_files,
+    verify_crcs,
 )
 from esper_shell.errors import CheckpointError
 
