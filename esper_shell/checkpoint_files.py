@@ -5,15 +5,17 @@ not check them, so a flipped byte would load as a changed weight), and ``torch.l
 ``weights_only=True`` explicitly, so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn the
 refusal of pickled objects off. Every failure becomes a ``CheckpointError``.
 
-Writing: the payload is serialised on the caller's thread (the tensors keep changing once
-training goes on), then written to a temp file, fsynced and renamed over the target, and the
-directory fsynced. ``CheckpointWriter`` does that last, slow part on one background thread:
-the previous file stays intact until the new one is complete and durable, and the caller
-only waits when it saves again before the last write finished, or when it closes.
+Writing: the payload is written into a temp file next to its target on the caller's thread
+(the tensors keep changing once training goes on; this costs what a plain ``torch.save``
+costs), then fsynced, renamed over the target, and the directory fsynced. ``CheckpointWriter``
+does that last, slow part on one background thread: the previous file stays intact until the
+new one is complete and durable, and the caller only waits when it saves again before the
+last write finished, or when it closes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import mmap
 import os
@@ -22,11 +24,12 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
 import torch
 
 from esper_shell.errors import CheckpointError
@@ -43,39 +46,70 @@ CRC_MESSAGE = (
     "(disk or copy error). Its weights would load changed; restore the file from a good copy."
 )
 UNREADABLE_MESSAGE = "Cannot read {path}: {details}"
-WRITE_FAILED_MESSAGE = "Writing checkpoint {path} failed in the background: {details}"
+WRITE_FAILED_MESSAGE = "Writing checkpoint {path} failed: {details}. The previous checkpoint is intact."
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 
 
-def serialize(payload: Mapping[str, Any]) -> bytes:
-    """The bytes ``torch.save`` writes, always with CRCs (the reader checks them)."""
-    buffer = io.BytesIO()
-    with_crc = torch.serialization.get_crc32_options()
+@contextlib.contextmanager
+def _with_crcs() -> Iterator[None]:
+    """``torch.save`` with CRCs whatever other code set: the reader checks them."""
+    before = torch.serialization.get_crc32_options()
     torch.serialization.set_crc32_options(True)
     try:
-        torch.save(dict(payload), buffer)
+        yield
     finally:
-        torch.serialization.set_crc32_options(with_crc)
+        torch.serialization.set_crc32_options(before)
+
+
+def serialize(payload: Mapping[str, Any]) -> bytes:
+    """The bytes ``torch.save`` writes, always with CRCs."""
+    buffer = io.BytesIO()
+    with _with_crcs():
+        torch.save(dict(payload), buffer)
     return buffer.getvalue()
 
 
-def write_durably(data: bytes, path: Path) -> None:
-    """Temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
+@attrs.frozen
+class _TempFile:
+    """A complete file written next to its target, not yet durable or in place."""
+
+    handle: IO[bytes]
+    name: str
+    target: Path
+
+    def discard(self) -> None:
+        self.handle.close()
+        Path(self.name).unlink(missing_ok=True)
+
+
+def _write_temp(payload: Mapping[str, Any], path: Path) -> _TempFile:
+    """``torch.save`` into a temp file in the target's directory: into the page cache, as a plain save."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temp = _TempFile(handle=os.fdopen(fd, "wb"), name=name, target=path)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        with _with_crcs():
+            torch.save(dict(payload), temp.handle)
+        temp.handle.flush()
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        temp.discard()
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    return temp
+
+
+def _make_durable(temp: _TempFile) -> None:
+    """fsync the temp file, rename it over its target, fsync the directory: the slow, durable part."""
+    try:
+        os.fsync(temp.handle.fileno())
+        temp.handle.close()
+        os.replace(temp.name, temp.target)
+    except BaseException:
+        temp.discard()
+        raise
+    dir_fd = os.open(temp.target.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
@@ -84,7 +118,7 @@ def write_durably(data: bytes, path: Path) -> None:
 
 def atomic_torch_save(payload: Mapping[str, Any], path: Path) -> None:
     """Save and return once the file is durable; a crash mid-save leaves the previous file intact."""
-    write_durably(serialize(payload), path)
+    _make_durable(_write_temp(payload, path))
 
 
 def temp_files(path: Path) -> list[Path]:
@@ -94,11 +128,13 @@ def temp_files(path: Path) -> list[Path]:
 
 
 class CheckpointWriter:
-    """Durable writes on one background thread; its errors surface at the next ``save`` or at ``wait``.
+    """Durable writes finished on one background thread; its errors surface at the next ``save`` or at ``wait``.
 
-    The thread lives as long as the writer (a thread started per save costs the caller more than
-    the serialisation itself, waiting for the GIL), and the interpreter lets it finish a pending
-    write before it exits.
+    ``save`` writes each payload into a temp file on the caller's thread (the tensors keep
+    changing once training goes on; writing into the page cache costs what a plain
+    ``torch.save`` costs) and hands the fsyncs and renames to the thread. The thread lives as
+    long as the writer (one started per save made the caller wait for the GIL), and the
+    interpreter lets it finish a pending write before it exits.
     """
 
     def __init__(self) -> None:
@@ -106,10 +142,20 @@ class CheckpointWriter:
         self._pending: Future[None] | None = None
 
     def save(self, files: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
-        """Serialise now, write in the background in order (a file is renamed only after the one before)."""
-        blobs = [(Path(path), serialize(payload)) for path, payload in files]
-        self.wait()
-        self._pending = self._executor.submit(_write_all, blobs)
+        """Write temp files now; make them durable and rename them in the background, in order."""
+        temps: list[_TempFile] = []
+        try:
+            for path, payload in files:
+                try:
+                    temps.append(_write_temp(payload, path))
+                except OSError as exc:
+                    raise CheckpointError(WRITE_FAILED_MESSAGE.format(path=path, details=exc)) from exc
+            self.wait()
+        except BaseException:
+            for temp in temps:
+                temp.discard()
+            raise
+        self._pending = self._executor.submit(_finish_all, temps)
 
     def wait(self) -> None:
         """Block until the last write is durable; raise its failure, once, as a ``CheckpointError``."""
@@ -119,9 +165,8 @@ class CheckpointWriter:
         try:
             pending.result()
         except _WriteFailed as failed:
-            raise CheckpointError(WRITE_FAILED_MESSAGE.format(path=failed.path, details=failed.__cause__)) from (
-                failed.__cause__
-            )
+            message = WRITE_FAILED_MESSAGE.format(path=failed.path, details=failed.__cause__)
+            raise CheckpointError(message) from failed.__cause__
 
 
 class _WriteFailed(Exception):
@@ -130,12 +175,15 @@ class _WriteFailed(Exception):
         self.path = path
 
 
-def _write_all(blobs: list[tuple[Path, bytes]]) -> None:
-    for path, data in blobs:
+def _finish_all(temps: list[_TempFile]) -> None:
+    """In order; after a failure the later files are dropped, so none is newer than the one that failed."""
+    for index, temp in enumerate(temps):
         try:
-            write_durably(data, path)
+            _make_durable(temp)
         except Exception as exc:  # noqa: BLE001 - handed to the training thread by wait()
-            raise _WriteFailed(path) from exc
+            for later in temps[index + 1 :]:
+                later.discard()
+            raise _WriteFailed(temp.target) from exc
 
 
 def verify_crcs(path: Path) -> None:

@@ -185,16 +185,34 @@ class TestBackgroundWriter:
         monkeypatch.setattr(checkpoint_files.os, "fsync", disk_full)
         writer = CheckpointWriter()
         writer.save([(tmp_path / "latest.pt", {"epoch": 1})])
-        with pytest.raises(CheckpointError, match="failed in the background: disk full"):
+        with pytest.raises(CheckpointError, match="latest.pt failed: disk full. The previous checkpoint is intact"):
             writer.wait()
         writer.wait()
 
-    def test_files_of_one_save_are_written_in_order_and_stop_at_the_first_failure(self, tmp_path: Path) -> None:
+    def test_a_file_that_cannot_be_written_is_refused_at_save_and_nothing_is_renamed(self, tmp_path: Path) -> None:
         blocker = tmp_path / "not-a-directory"
         blocker.write_text("")
-        first, second = blocker / "first.pt", tmp_path / "second.pt"
+        first, second = tmp_path / "first.pt", blocker / "second.pt"
+        writer = CheckpointWriter()
+        with pytest.raises(CheckpointError, match="second.pt failed"):
+            writer.save([(first, {"n": 1}), (second, {"n": 2})])
+        writer.wait()
+        assert list(tmp_path.iterdir()) == [blocker]
+
+    def test_files_of_one_save_stop_at_the_first_background_failure(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+        real_replace = os.replace
+
+        def refuse_first(source: str, target: Path) -> None:
+            if Path(target) == first:
+                raise OSError("read-only")
+            real_replace(source, target)
+
+        monkeypatch.setattr(checkpoint_files.os, "replace", refuse_first)
         writer = CheckpointWriter()
         writer.save([(first, {"n": 1}), (second, {"n": 2})])
-        with pytest.raises(CheckpointError, match="first.pt"):
+        with pytest.raises(CheckpointError, match="first.pt failed: read-only"):
             writer.wait()
-        assert not second.exists()
+        assert list(tmp_path.iterdir()) == []

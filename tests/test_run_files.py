@@ -198,3 +198,4 @@ class TestBackgroundCheckpoints:
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         last = result.output.strip().splitlines()[-1]
         assert last.startswith("Error: Writing checkpoint") and "No space left on device" in last
+        assert "previous checkpoint is intact" in last
