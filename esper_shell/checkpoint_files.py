@@ -48,6 +48,8 @@ CRC_MESSAGE = (
 UNREADABLE_MESSAGE = "Cannot read {path}: {details}"
 WRITE_FAILED_MESSAGE = "Writing checkpoint {path} failed: {details}. The previous checkpoint is intact."
 
+# Lines of torch's load errors that advise loading with weights_only=False or allow-listing globals.
+_TORCH_ADVICE = ("weights_only", "weights only", "still be loaded", "trust the source", "safe_globals", "issue")
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 
@@ -250,6 +252,8 @@ def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> 
         refused = next((line for line in lines if "GLOBAL" in line.upper()), None)
         if refused is None:
             raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=_first_line(exc))) from exc
+        # Keep what was refused, not torch's advice on how to allow-list it.
+        refused = refused.removeprefix("WeightsUnpickler error: ").split(" Please use")[0]
         raise CheckpointError(UNSAFE_MESSAGE.format(path=path, details=refused)) from exc
     except Exception as exc:  # noqa: BLE001 - a damaged file reaches torch's internals in many ways
         raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=_first_line(exc))) from exc
@@ -257,6 +261,6 @@ def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> 
 
 def _first_line(exc: BaseException) -> str:
     """torch's reason without its advice: its messages suggest ``weights_only=False``, never right here."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    kept = [line for line in lines if "weights_only" not in line]
+    lines = [line.strip().removeprefix("WeightsUnpickler error: ") for line in str(exc).splitlines()]
+    kept = [line for line in lines if line and not any(advice in line.lower() for advice in _TORCH_ADVICE)]
     return f"{type(exc).__name__}: {kept[0] if kept else 'unreadable'}"
