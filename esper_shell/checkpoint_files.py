@@ -77,25 +77,27 @@ def serialize(payload: Mapping[str, Any]) -> bytes:
 class _TempFile:
     """A complete file written next to its target, not yet durable or in place."""
 
-    handle: IO[bytes]
     name: str
     target: Path
 
     def discard(self) -> None:
-        self.handle.close()
         Path(self.name).unlink(missing_ok=True)
 
 
 def _write_temp(payload: Mapping[str, Any], path: Path) -> _TempFile:
-    """``torch.save`` into a temp file in the target's directory: into the page cache, as a plain save."""
+    """``torch.save`` into a temp file next to the target: into the page cache, as a plain save.
+
+    By name, not through a Python file object: torch then writes from C++, which is what a
+    plain ``torch.save(obj, path)`` costs (a file object makes it call back into Python per record).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temp = _TempFile(handle=os.fdopen(fd, "wb"), name=name, target=path)
+    os.close(fd)
+    temp = _TempFile(name=name, target=path)
     try:
         with _with_crcs():
-            torch.save(dict(payload), temp.handle)
-        temp.handle.flush()
+            torch.save(dict(payload), name)
     except BaseException:
         temp.discard()
         raise
@@ -105,8 +107,11 @@ def _write_temp(payload: Mapping[str, Any], path: Path) -> _TempFile:
 def _make_durable(temp: _TempFile) -> None:
     """fsync the temp file, rename it over its target, fsync the directory: the slow, durable part."""
     try:
-        os.fsync(temp.handle.fileno())
-        temp.handle.close()
+        fd = os.open(temp.name, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # flushes the file's data whichever descriptor asks
+        finally:
+            os.close(fd)
         os.replace(temp.name, temp.target)
     except BaseException:
         temp.discard()

@@ -206,8 +206,8 @@ class TestAtomicSave:
         save_checkpoint(path, _model(), extra={"version": "old"})
         before = path.read_bytes()
 
-        def crash(obj: object, handle: object) -> None:
-            handle.write(b"partial")
+        def crash(obj: object, target: str) -> None:
+            Path(target).write_bytes(b"partial")
             raise OSError("disk full")
 
         monkeypatch.setattr(checkpoint_module.torch, "save", crash)
