@@ -16,7 +16,6 @@ last write finished, or when it closes.
 from __future__ import annotations
 
 import contextlib
-import io
 import mmap
 import os
 import pickle
@@ -45,6 +44,10 @@ CRC_MESSAGE = (
     "Refusing {path}: record {record!r} fails its CRC check, so the file was damaged after it was written "
     "(disk or copy error). Its weights would load changed; restore the file from a good copy."
 )
+NO_CRC_MESSAGE = (
+    "Refusing {path}: it was saved without CRCs (torch.serialization.set_crc32_options(False)), so damage "
+    "cannot be detected. Load it once in the program that wrote it and save it again with CRCs."
+)
 UNREADABLE_MESSAGE = "Cannot read {path}: {details}"
 WRITE_FAILED_MESSAGE = "Writing checkpoint {path} failed: {details}. The previous checkpoint is intact."
 
@@ -63,14 +66,6 @@ def _with_crcs() -> Iterator[None]:
         yield
     finally:
         torch.serialization.set_crc32_options(before)
-
-
-def serialize(payload: Mapping[str, Any]) -> bytes:
-    """The bytes ``torch.save`` writes, always with CRCs."""
-    buffer = io.BytesIO()
-    with _with_crcs():
-        torch.save(dict(payload), buffer)
-    return buffer.getvalue()
 
 
 @attrs.frozen
@@ -220,6 +215,8 @@ def _records(handle: IO[bytes], path: Path) -> list[zipfile.ZipInfo]:
 
 
 def _check_records(data: mmap.mmap, records: list[zipfile.ZipInfo], path: Path) -> None:
+    if records and all(record.CRC == 0 for record in records):
+        raise CheckpointError(NO_CRC_MESSAGE.format(path=path))
     view = memoryview(data)
     try:
         for record in records:

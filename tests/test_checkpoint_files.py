@@ -16,7 +16,6 @@ from esper_shell.checkpoint_files import (
     CheckpointWriter,
     atomic_torch_save,
     safe_torch_load,
-    serialize,
     temp_files,
     verify_crcs,
 )
@@ -85,14 +84,24 @@ class TestCorruptedFiles:
         assert not torch.equal(torch.load(path)["w"], original)
 
     def test_files_saved_with_crc_turned_off_elsewhere_still_get_crcs(self, tmp_path: Path) -> None:
+        path = tmp_path / "w.pt"
         torch.serialization.set_crc32_options(False)
         try:
-            data = serialize({"w": torch.ones(3)})
+            atomic_torch_save({"w": torch.ones(3)}, path)
         finally:
             torch.serialization.set_crc32_options(True)
-        path = tmp_path / "w.pt"
-        path.write_bytes(data)
+        assert all(record.CRC != 0 for record in zipfile.ZipFile(path).infolist())
         assert torch.equal(safe_torch_load(path)["w"], torch.ones(3))
+
+    def test_file_saved_without_crcs_is_refused_saying_so(self, tmp_path: Path) -> None:
+        path = tmp_path / "w.pt"
+        torch.serialization.set_crc32_options(False)
+        try:
+            torch.save({"w": torch.ones(3)}, path)
+        finally:
+            torch.serialization.set_crc32_options(True)
+        with pytest.raises(CheckpointError, match="saved without CRCs"):
+            safe_torch_load(path)
 
     def test_garbage_is_unreadable_without_torchs_weights_only_false_advice(self, tmp_path: Path) -> None:
         path = tmp_path / "garbage.pt"
