@@ -1,8 +1,11 @@
 """A trained policy as a file: weights, input statistics, and what its inputs mean.
 
-The file holds tensors and primitives only (it loads with the default ``torch.load``). It
-records the feature layout the policy was trained with, and loading compares that layout
-with the one of the run that will use it:
+The file holds tensors and primitives only (it loads with the default ``torch.load``). A
+file is input like any other: every field is checked (keys, types, ranges, and the tensors
+against a network of the recorded sizes built on the meta device) before anything is built,
+so a damaged or hostile file is refused by name instead of failing halfway or allocating what
+it asks for. It records the feature layout the policy was trained with, and loading compares
+that layout with the one of the run that will use it:
 
 - global and per-slot feature names, and the blueprints (the blueprint head's entries):
   must match, or the policy would read features in the wrong positions and name the wrong
