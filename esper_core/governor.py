@@ -20,6 +20,7 @@ import statistics
 import attrs
 from attrs.validators import ge
 
+from esper_core.config import finite
 from esper_core.errors import ConfigError
 
 HISTORY_LIMIT_MESSAGE = (
@@ -50,10 +51,10 @@ def _check_history_limit(instance: GovernorConfig, _attribute: attrs.Attribute[i
 
 @attrs.frozen(kw_only=True)
 class GovernorConfig:
-    sigma_multiple: float = attrs.field(default=6.0, validator=ge(0.0))
-    mean_multiple: float = attrs.field(default=3.0, validator=ge(0.0))
+    sigma_multiple: float = attrs.field(default=6.0, validator=[finite, ge(0.0)])
+    mean_multiple: float = attrs.field(default=3.0, validator=[finite, ge(0.0)])
     # The loss must also exceed this multiple of ln(num_classes), the loss of uniform guessing.
-    min_loss_ln_multiple: float = attrs.field(default=2.0, validator=ge(0.0))
+    min_loss_ln_multiple: float = attrs.field(default=2.0, validator=[finite, ge(0.0)])
     consecutive_epochs: int = attrs.field(default=3, validator=ge(1))
     # Rollbacks with no healthy epoch between them before the run stops: past this, restoring
     # the snapshot again will not help (the learning rate or the data is the likely cause).

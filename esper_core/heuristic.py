@@ -16,7 +16,7 @@ from returns.result import Failure, Result, Success
 
 from esper_core.action_space import FactoredAction, LifecycleOp
 from esper_core.blending import BlendAlgorithm
-from esper_core.config import GateConfig
+from esper_core.config import GateConfig, finite
 from esper_core.errors import ConfigError
 from esper_core.gates import gate_g5_fossilized
 from esper_core.observation import Observation, slot_is_free
@@ -63,11 +63,11 @@ class HeuristicConfig:
     # Live seeds (GERMINATED to PROBATIONARY) allowed at once before germination waits.
     max_concurrent: int = attrs.field(default=1, validator=ge(1))
     cull_after_epochs: int = attrs.field(default=5, validator=ge(0))
-    cull_accuracy_drop: float = attrs.field(default=2.0, validator=ge(0.0))
-    blueprint_penalty_per_cull: float = attrs.field(default=2.0, validator=ge(0.0))
+    cull_accuracy_drop: float = attrs.field(default=2.0, validator=[finite, ge(0.0)])
+    blueprint_penalty_per_cull: float = attrs.field(default=2.0, validator=[finite, ge(0.0)])
     # Factor applied to every penalty once per decision (once per epoch).
-    penalty_decay: float = attrs.field(default=0.5, validator=[ge(0.0), le(1.0)])
-    penalty_skip_threshold: float = attrs.field(default=3.0, validator=gt(0.0))
+    penalty_decay: float = attrs.field(default=0.5, validator=[finite, ge(0.0), le(1.0)])
+    penalty_skip_threshold: float = attrs.field(default=3.0, validator=[finite, gt(0.0)])
     # Blueprints to try, in round-robin order; None means every known one, in registry order.
     blueprints: tuple[str, ...] | None = attrs.field(
         default=None, converter=_optional_names, validator=_check_blueprint_names

@@ -12,6 +12,7 @@ import math
 import attrs
 from attrs.validators import ge, gt, instance_of, le, lt
 
+from esper_core.config import finite
 from esper_core.errors import ConfigError
 from esper_core.features import FeatureConfig
 from esper_core.rewards import RewardConfig
@@ -26,6 +27,8 @@ _NON_NEGATIVE = (ge(0.0), lt(math.inf))
 
 
 def _reward_for(config: PPOConfig) -> RewardConfig:
+    # Defaults are built before validators run: name PPOConfig's own gamma, not the reward's copy of it.
+    finite(config, attrs.fields(PPOConfig).gamma, config.gamma)
     return RewardConfig(gamma=config.gamma)
 
 
@@ -36,28 +39,28 @@ def _check_reward_gamma(instance: PPOConfig, _attribute: attrs.Attribute[RewardC
 
 @attrs.frozen(kw_only=True)
 class PPOConfig:
-    gamma: float = attrs.field(default=0.995, validator=[gt(0.0), le(1.0)])
-    gae_lambda: float = attrs.field(default=0.97, validator=[ge(0.0), le(1.0)])
+    gamma: float = attrs.field(default=0.995, validator=[finite, gt(0.0), le(1.0)])
+    gae_lambda: float = attrs.field(default=0.97, validator=[finite, ge(0.0), le(1.0)])
     # Probability-ratio clip range: the update keeps ratio within [1 - clip, 1 + clip].
-    clip: float = attrs.field(default=0.2, validator=_POSITIVE)
-    lr: float = attrs.field(default=3e-4, validator=_POSITIVE)
-    adam_eps: float = attrs.field(default=1e-5, validator=_POSITIVE)
-    value_coef: float = attrs.field(default=0.5, validator=_NON_NEGATIVE)
+    clip: float = attrs.field(default=0.2, validator=[finite, *_POSITIVE])
+    lr: float = attrs.field(default=3e-4, validator=[finite, *_POSITIVE])
+    adam_eps: float = attrs.field(default=1e-5, validator=[finite, *_POSITIVE])
+    value_coef: float = attrs.field(default=0.5, validator=[finite, *_NON_NEGATIVE])
     # Entropy bonus coefficient, annealed linearly from start to end over training (entropy_coef).
-    entropy_start: float = attrs.field(default=0.05, validator=_NON_NEGATIVE)
-    entropy_end: float = attrs.field(default=0.01, validator=_NON_NEGATIVE)
-    max_grad_norm: float = attrs.field(default=0.5, validator=_POSITIVE)
+    entropy_start: float = attrs.field(default=0.05, validator=[finite, *_NON_NEGATIVE])
+    entropy_end: float = attrs.field(default=0.01, validator=[finite, *_NON_NEGATIVE])
+    max_grad_norm: float = attrs.field(default=0.5, validator=[finite, *_POSITIVE])
     # Passes over each rollout, each split into this many minibatches.
     update_epochs: int = attrs.field(default=4, validator=ge(1))
     minibatches: int = attrs.field(default=4, validator=ge(1))
     # An update stops its remaining passes once the approximate KL to the rollout policy exceeds this.
-    target_kl: float = attrs.field(default=0.015, validator=_POSITIVE)
+    target_kl: float = attrs.field(default=0.015, validator=[finite, *_POSITIVE])
     # One env step is one host training epoch; an episode is this many.
     episode_epochs: int = attrs.field(default=25, validator=ge(1))
     n_envs: int = attrs.field(default=2, validator=ge(1))
     hidden: int = attrs.field(default=64, validator=ge(1))
     # Added to masked logits: far below any real logit, yet finite so no NaN appears in softmax.
-    mask_value: float = attrs.field(default=-1e9, validator=[gt(-math.inf), lt(0.0)])
+    mask_value: float = attrs.field(default=-1e9, validator=[finite, gt(-math.inf), lt(0.0)])
     reward: RewardConfig = attrs.field(
         default=attrs.Factory(_reward_for, takes_self=True),
         validator=[instance_of(RewardConfig), _check_reward_gamma],

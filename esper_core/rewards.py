@@ -40,6 +40,7 @@ import attrs
 from attrs.validators import ge, gt, in_, instance_of, le, lt
 
 from esper_core.action_space import FactoredAction, LifecycleOp
+from esper_core.config import finite
 from esper_core.errors import ConfigError
 from esper_core.observation import Observation
 from esper_core.stages import CONTRIBUTING_STAGES, LIVE_STAGES, SEED_MODULE_STAGES, SeedStage
@@ -71,14 +72,14 @@ class StagePotentials:
     Fields, not a dict keyed by stage, so the record serialises like every other.
     """
 
-    dormant: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
-    germinated: float = attrs.field(default=0.1, validator=_NON_NEGATIVE)
-    training: float = attrs.field(default=0.2, validator=_NON_NEGATIVE)
-    blending: float = attrs.field(default=0.3, validator=_NON_NEGATIVE)
-    probationary: float = attrs.field(default=0.4, validator=_NON_NEGATIVE)
-    fossilized: float = attrs.field(default=0.4, validator=_NON_NEGATIVE)
-    culled: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
-    embargoed: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
+    dormant: float = attrs.field(default=0.0, validator=[finite, *_NON_NEGATIVE])
+    germinated: float = attrs.field(default=0.1, validator=[finite, *_NON_NEGATIVE])
+    training: float = attrs.field(default=0.2, validator=[finite, *_NON_NEGATIVE])
+    blending: float = attrs.field(default=0.3, validator=[finite, *_NON_NEGATIVE])
+    probationary: float = attrs.field(default=0.4, validator=[finite, *_NON_NEGATIVE])
+    fossilized: float = attrs.field(default=0.4, validator=[finite, *_NON_NEGATIVE])
+    culled: float = attrs.field(default=0.0, validator=[finite, *_NON_NEGATIVE])
+    embargoed: float = attrs.field(default=0.0, validator=[finite, *_NON_NEGATIVE])
 
     def __attrs_post_init__(self) -> None:
         if self.fossilized > self.probationary:
@@ -109,9 +110,9 @@ class StagePotentials:
 class ActionCosts:
     """What each decision costs, paid on the step it is taken (whether or not it succeeds). WAIT is free."""
 
-    germinate: float = attrs.field(default=0.02, validator=_NON_NEGATIVE)
-    cull: float = attrs.field(default=0.01, validator=_NON_NEGATIVE)
-    fossilize: float = attrs.field(default=0.01, validator=_NON_NEGATIVE)
+    germinate: float = attrs.field(default=0.02, validator=[finite, *_NON_NEGATIVE])
+    cull: float = attrs.field(default=0.01, validator=[finite, *_NON_NEGATIVE])
+    fossilize: float = attrs.field(default=0.01, validator=[finite, *_NON_NEGATIVE])
 
     def of(self, op: LifecycleOp) -> float:
         by_op = {
@@ -129,18 +130,18 @@ class RewardConfig:
 
     mode: str = attrs.field(default=SHAPED, validator=in_(REWARD_MODES))
     # Must equal the discount PPO uses, or the shaping changes which policy is optimal.
-    gamma: float = attrs.field(default=0.995, validator=[gt(0.0), le(1.0)])
+    gamma: float = attrs.field(default=0.995, validator=[finite, gt(0.0), le(1.0)])
     # Reward per point of counterfactual contribution, per seed, per step.
-    contribution_weight: float = attrs.field(default=0.1, validator=_NON_NEGATIVE)
+    contribution_weight: float = attrs.field(default=0.1, validator=[finite, *_NON_NEGATIVE])
     # A seed's contribution is clipped to [-cap, cap] points first: one noisy measurement cannot dominate.
-    contribution_cap: float = attrs.field(default=10.0, validator=_POSITIVE)
+    contribution_cap: float = attrs.field(default=10.0, validator=[finite, *_POSITIVE])
     potentials: StagePotentials = attrs.field(factory=StagePotentials, validator=instance_of(StagePotentials))
     # k in -k * log(1 + seed_params / host_params).
-    rent_weight: float = attrs.field(default=0.1, validator=_NON_NEGATIVE)
+    rent_weight: float = attrs.field(default=0.1, validator=[finite, *_NON_NEGATIVE])
     action_costs: ActionCosts = attrs.field(factory=ActionCosts, validator=instance_of(ActionCosts))
     # Terminal reward = terminal_weight * final accuracy / accuracy_scale.
-    terminal_weight: float = attrs.field(default=1.0, validator=_NON_NEGATIVE)
-    accuracy_scale: float = attrs.field(default=100.0, validator=_POSITIVE)
+    terminal_weight: float = attrs.field(default=1.0, validator=[finite, *_NON_NEGATIVE])
+    accuracy_scale: float = attrs.field(default=100.0, validator=[finite, *_POSITIVE])
 
 
 def _sum_of_terms(breakdown: RewardBreakdown) -> float:

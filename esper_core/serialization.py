@@ -9,16 +9,18 @@ error naming the field, never a coercion.
 from __future__ import annotations
 
 import enum
+import types
 import typing
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
+from cattrs.gen import make_dict_structure_fn
 from cattrs.strategies import configure_tagged_union
-from cattrs.v import format_exception
 from returns.result import Failure, Result, Success
 
 from esper_core.action_space import SlotConfig
-from esper_core.errors import SchemaError
+from esper_core.errors import EsperError, SchemaError
 from esper_core.run_config import ControllerConfig
 from esper_core.seed_roles import isolates_gradients
 from esper_core.stages import SeedStage
@@ -38,21 +40,55 @@ ISOLATION_MESSAGE = (
     "(isolation follows from the stage)."
 )
 ISOLATION_TYPE_MESSAGE = "isolate_gradients must be true or false, got {found!r}"
+BLEND_STEP_MESSAGE = (
+    "Slot state is inconsistent: the blend schedule is at step {current} of {total}; a schedule never passes its end."
+)
 INVALID_MESSAGE = "Invalid {what}: {details}."
+
+
+class _ShapeError(TypeError):
+    """A value of the wrong kind; its message already says, in words, what was expected and what came."""
+
+
+def _value_words(value: object) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    if value is None:
+        return "nothing (None)"
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return f"{kinds.get(type(value), type(value).__name__)} {shown}"
+
+
+def _type_words(target: Any) -> str:
+    """A field's type as a user reads it in a config file: ``int | None`` is "an integer (or leave it out)"."""
+    origin, args = typing.get_origin(target), typing.get_args(target)
+    if origin in (typing.Union, types.UnionType):
+        options = [_type_words(arg) for arg in args if arg is not type(None)]
+        return " or ".join(options) + (" (or leave it out)" if type(None) in args else "")
+    if origin in (tuple, list):
+        return f"a list of {_type_words(args[0]).split(' ', 1)[-1]}s" if args else "a list"
+    if origin is dict or target is dict:
+        return "a table"
+    if isinstance(target, type) and issubclass(target, enum.Enum):
+        return f"one of {', '.join(target.__members__)}"
+    if attrs.has(target):
+        return f"a table of {target.__name__} fields"
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return words.get(target, getattr(target, "__name__", repr(target)))
 
 
 def _structure_enum(value: object, enum_type: type[enum.Enum]) -> enum.Enum:
     if not isinstance(value, str) or value not in enum_type.__members__:
-        raise ValueError(f"expected one of {', '.join(enum_type.__members__)} (by name), got {value!r}")
+        raise _ShapeError(f"expected {_type_words(enum_type)} (by name), got {_value_words(value)}")
     return enum_type[value]
 
 
-def _strict(*types: type) -> Any:
+def _strict(*types_: type) -> Any:
     """A structure hook that accepts exactly these types (bool is never an int or float here)."""
 
     def hook(value: object, target: type) -> object:
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-            raise TypeError(f"expected {target.__name__}, got {type(value).__name__} {value!r}")
+        if isinstance(value, bool) and bool not in types_ or not isinstance(value, types_):
+            raise _ShapeError(f"expected {_type_words(target)}, got {_value_words(value)}")
         return target(value)
 
     return hook
@@ -65,14 +101,31 @@ def _is_homogeneous_tuple(target: object) -> bool:
 def _structure_tuple(value: object, target: Any) -> tuple[Any, ...]:
     """Sequences come back from primitives as lists; anything else (a dict, a string) is wrong."""
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"expected a list, got {type(value).__name__}")
+        raise _ShapeError(f"expected {_type_words(target)}, got {_value_words(value)}")
     return tuple(converter.structure(value, list[typing.get_args(target)[0]]))
+
+
+def _record_hook(conv: cattrs.Converter) -> Any:
+    """cattrs' own hook for a record, behind a check that the value is a table at all."""
+
+    def factory(cls: type) -> Any:
+        inner = make_dict_structure_fn(cls, conv)
+
+        def hook(value: object, target: type) -> object:
+            if not isinstance(value, dict):
+                raise _ShapeError(f"expected {_type_words(cls)}, got {_value_words(value)}")
+            return inner(value, target)
+
+        return hook
+
+    return factory
 
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     is_enum = lambda t: isinstance(t, type) and issubclass(t, enum.Enum)  # noqa: E731
     conv.register_unstructure_hook_func(is_enum, lambda member: member.name)
+    conv.register_structure_hook_factory(attrs.has, _record_hook(conv))
     conv.register_structure_hook_func(is_enum, _structure_enum)
     conv.register_structure_hook(int, _strict(int))
     conv.register_structure_hook(float, _strict(int, float))
@@ -94,22 +147,37 @@ def to_primitives(record: object) -> Any:
 
 
 def from_primitives(data: object, cls: type[T]) -> Result[T, SchemaError]:
-    """Rebuild a record; any problem comes back as a ``SchemaError`` naming the field."""
+    """Rebuild a record; any problem comes back as a ``SchemaError`` naming the field and what it must be."""
     try:
         return Success(converter.structure(data, cls))
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         if isinstance(exc, cattrs.BaseValidationError):
-            details = "; ".join(cattrs.transform_error(exc, path=cls.__name__, format_exception=_describe))
+            problems = cattrs.transform_error(exc, path=cls.__name__, format_exception=_describe)
+            details = "; ".join(_path_first(problem) for problem in problems)
         else:
-            details = f"{type(exc).__name__}: {exc}"
+            details = _describe(exc, cls)
         return Failure(SchemaError(INVALID_MESSAGE.format(what=cls.__name__, details=details)))
 
 
-def _describe(exc: BaseException, target: type | None) -> str:
-    """cattrs' wording plus the underlying reason; robust to keys that are not strings."""
+def _path_first(problem: str) -> str:
+    """cattrs writes "what @ where"; a reader looks for the field first."""
+    what, _, where = problem.rpartition(" @ ")
+    return f"{where}: {what}" if what else problem
+
+
+def _describe(exc: BaseException, target: Any) -> str:
+    """What was wrong, in words: the expected type, the value that came, or the validator's own message."""
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return f"extra fields found ({', '.join(sorted(map(repr, exc.extra_fields)))})"
-    return f"{format_exception(exc, target)} ({exc})"
+        known = ", ".join(field.name for field in attrs.fields(exc.cl)) if attrs.has(exc.cl) else "none"
+        return f"unknown fields {', '.join(sorted(map(repr, exc.extra_fields)))} (known: {known})"
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, (_ShapeError, EsperError)) or (isinstance(exc, ValueError) and target is None):
+        return str(exc)
+    if isinstance(exc, ValueError):
+        return f"{exc}" if str(exc) else f"invalid value, expected {_type_words(target)}"
+    expected = f"expected {_type_words(target)}" if target is not None else "invalid value"
+    return f"{expected} ({type(exc).__name__}: {exc})"
 
 
 def unstructure_slot(state: SeedState | None) -> dict[str, Any]:
@@ -166,6 +234,9 @@ def _check_blend_matches_stage(state: SeedState) -> Result[SeedState, SchemaErro
     if blending != (state.blend is not None):
         has = "lacks" if blending else "has"
         return Failure(SchemaError(BLEND_STAGE_MESSAGE.format(stage=state.stage.name, has=has)))
+    if state.blend is not None and state.blend.current_step > state.blend.total_steps:
+        message = BLEND_STEP_MESSAGE.format(current=state.blend.current_step, total=state.blend.total_steps)
+        return Failure(SchemaError(message))
     return Success(state)
 
 

@@ -15,6 +15,7 @@ import math
 import attrs
 from attrs.validators import ge
 
+from esper_core.config import finite
 from esper_core.errors import ConfigError
 
 HISTORY_LENGTH_MESSAGE = (
@@ -30,9 +31,9 @@ class SignalConfig:
     """Thresholds of the signal tracker. Accuracies are percentages (0-100)."""
 
     # An epoch whose accuracy gain is below this many points counts towards a plateau.
-    plateau_gain: float = attrs.field(default=0.5, validator=ge(0.0))
+    plateau_gain: float = attrs.field(default=0.5, validator=[finite, ge(0.0)])
     # An epoch whose loss moved by less than this fraction (either way) is a stable epoch.
-    stabilization_rel_improvement: float = attrs.field(default=0.03, validator=ge(0.0))
+    stabilization_rel_improvement: float = attrs.field(default=0.03, validator=[finite, ge(0.0)])
     stabilization_epochs: int = attrs.field(default=3, validator=ge(1))
     # Epochs of accuracy and loss kept for controllers that read the recent curve.
     history_limit: int = attrs.field(default=16, validator=ge(1))

@@ -9,10 +9,6 @@ Saving is atomic: a crash mid-save leaves the previous file intact.
 from __future__ import annotations
 
 import functools
-import os
-import pickle
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,25 +18,29 @@ from returns.result import Failure
 
 from esper_core import SEED_MODULE_STAGES, BlendAlgorithm, SeedStage, structure_slot
 from esper_shell.blueprints import blueprint_names, build_seed
+from esper_shell.checkpoint_files import atomic_torch_save, plain_equals, safe_torch_load
 from esper_shell.errors import CheckpointError
 from esper_shell.gated_blend import GatedBlend
 from esper_shell.model import MorphogeneticModel
 
 FORMAT = "esper.model"
 VERSION = 1
+PAYLOAD_KEYS = ("host", "slot_ids", "model", "extra")
+MODEL_SCHEMA_VERSION = 1
+MODEL_EXTRA_KEYS = frozenset({"schema", "epoch", "seeds_created"})
 
-MISSING_MESSAGE = "No checkpoint at {path}: check the path (a run directory keeps its checkpoints in checkpoints/)."
-UNSAFE_MESSAGE = (
-    "Refusing {path}: it holds pickled Python objects beyond tensors and primitives, which "
-    "torch.load(weights_only=True) will not execute. Esper checkpoints never contain them; only "
-    "load files you trust. Details: {details}"
-)
-CORRUPT_MESSAGE = "Cannot read {path} as a torch checkpoint (truncated or not a checkpoint?): {details}"
+TensorSpec = tuple[torch.Size, torch.dtype]
+
 NOT_ESPER_MESSAGE = "{path} is not an Esper model checkpoint (expected format {fmt!r}, version {version})."
 SLOTS_MESSAGE = "Checkpoint slots {saved} differ from this model's slots {current}; build the model with slots={saved}."
 HOST_MESSAGE = "Checkpoint was saved from host {saved}; this model's host is {current}. Build the same host to load it."
 KEYS_MESSAGE = "Checkpoint does not match the model's parameters: {details}."
 SLOT_STATE_MESSAGE = "Slot {slot}: the checkpoint holds the state of slot {other} there; it was saved from other slots."
+PAYLOAD_KEYS_MESSAGE = "{path} is not a complete Esper model checkpoint: it lacks {missing}."
+FIELD_TYPE_MESSAGE = "{path}: the checkpoint's {field!r} must be a dict; it holds a {found}."
+MODEL_EXTRA_KEYS_MESSAGE = "The model's own state (_extra_state) must be a dict with keys {expected}; got {found}."
+MODEL_SCHEMA_MESSAGE = "The model's state has schema version {found!r}; this version of Esper reads version {expected}."
+MODEL_COUNTER_MESSAGE = "The model's state has {name} = {found!r}; it must be a non-negative integer."
 BLUEPRINT_MESSAGE = "Slot {slot}: blueprint {blueprint!r} is not registered for {topology} hosts (known: {known})."
 
 
@@ -51,45 +51,6 @@ def host_signature(model: MorphogeneticModel) -> dict[str, Any]:
         "topology": host.topology,
         "injection_points": dict(host.injection_points),
     }
-
-
-def atomic_torch_save(payload: Mapping[str, Any], path: Path) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(dict(payload), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load`` with its safe default, turning every failure into a ``CheckpointError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(MISSING_MESSAGE.format(path=path))
-    try:
-        return torch.load(path, map_location=map_location)
-    except pickle.UnpicklingError as exc:
-        # torch refuses both pickled objects (an unsupported GLOBAL) and plain garbage this way.
-        lines = str(exc).splitlines()
-        refused = next((line.strip() for line in lines if "GLOBAL" in line.upper()), None)
-        if refused is None:
-            raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=lines[0] if lines else exc)) from exc
-        raise CheckpointError(UNSAFE_MESSAGE.format(path=path, details=refused)) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(CORRUPT_MESSAGE.format(path=path, details=exc)) from exc
 
 
 def model_payload(model: MorphogeneticModel, *, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -123,24 +84,51 @@ def load_checkpoint(path: Path, model: MorphogeneticModel) -> dict[str, Any]:
 
 def check_compatible(payload: Any, model: MorphogeneticModel, *, path: Path) -> None:
     """Raise one ``CheckpointError`` naming what differs; change nothing."""
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("version") != VERSION:
+    if (
+        not isinstance(payload, dict)
+        or not plain_equals(payload.get("format"), FORMAT)
+        or not plain_equals(payload.get("version"), VERSION)
+    ):
         raise CheckpointError(NOT_ESPER_MESSAGE.format(path=path, fmt=FORMAT, version=VERSION))
-    if payload.get("slot_ids") != list(model.slot_ids):
-        raise CheckpointError(SLOTS_MESSAGE.format(saved=payload.get("slot_ids"), current=list(model.slot_ids)))
-    if payload.get("host") != host_signature(model):
-        raise CheckpointError(HOST_MESSAGE.format(saved=payload.get("host"), current=host_signature(model)))
-    state_dict = payload.get("model")
+    missing = [key for key in PAYLOAD_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(PAYLOAD_KEYS_MESSAGE.format(path=path, missing=", ".join(missing)))
+    if not plain_equals(payload["slot_ids"], list(model.slot_ids)):
+        raise CheckpointError(SLOTS_MESSAGE.format(saved=payload["slot_ids"], current=list(model.slot_ids)))
+    if not plain_equals(payload["host"], host_signature(model)):
+        raise CheckpointError(HOST_MESSAGE.format(saved=payload["host"], current=host_signature(model)))
+    if not isinstance(payload["extra"], dict):
+        raise CheckpointError(
+            FIELD_TYPE_MESSAGE.format(path=path, field="extra", found=type(payload["extra"]).__name__)
+        )
+    state_dict = payload["model"]
     if not isinstance(state_dict, dict):
-        raise CheckpointError(NOT_ESPER_MESSAGE.format(path=path, fmt=FORMAT, version=VERSION))
-    expected = _expected_shapes(model, state_dict)
-    _compare_shapes(expected, state_dict)
+        raise CheckpointError(FIELD_TYPE_MESSAGE.format(path=path, field="model", found=type(state_dict).__name__))
+    odd_keys = sorted(repr(key) for key in state_dict if not isinstance(key, str))
+    if odd_keys:
+        raise CheckpointError(KEYS_MESSAGE.format(details=f"keys that are not strings: {', '.join(odd_keys[:5])}"))
+    _check_model_extra(state_dict.get("_extra_state"))
+    expected = _expected_tensors(model, state_dict)
+    _compare_tensors(expected, state_dict)
 
 
-def _expected_shapes(model: MorphogeneticModel, state_dict: Mapping[str, Any]) -> dict[str, torch.Size | None]:
-    """Key → shape the checkpoint must have, with seeds rebuilt on the meta device (no memory)."""
-    expected: dict[str, torch.Size | None] = {"_extra_state": None}
+def _check_model_extra(extra: Any) -> None:
+    """The model's own counters (``MorphogeneticModel.get_extra_state``): exact keys, non-negative ints."""
+    if not isinstance(extra, dict) or set(extra) != MODEL_EXTRA_KEYS:
+        found = sorted(map(str, extra)) if isinstance(extra, dict) else type(extra).__name__
+        raise CheckpointError(MODEL_EXTRA_KEYS_MESSAGE.format(expected=sorted(MODEL_EXTRA_KEYS), found=found))
+    if type(extra["schema"]) is not int or extra["schema"] != MODEL_SCHEMA_VERSION:
+        raise CheckpointError(MODEL_SCHEMA_MESSAGE.format(found=extra["schema"], expected=MODEL_SCHEMA_VERSION))
+    for name in ("epoch", "seeds_created"):
+        if type(extra[name]) is not int or extra[name] < 0:
+            raise CheckpointError(MODEL_COUNTER_MESSAGE.format(name=name, found=extra[name]))
+
+
+def _expected_tensors(model: MorphogeneticModel, state_dict: Mapping[str, Any]) -> dict[str, TensorSpec | None]:
+    """Key -> (shape, dtype) the checkpoint must hold, with seeds rebuilt on the meta device (no memory)."""
+    expected: dict[str, TensorSpec | None] = {"_extra_state": None}
     for key, value in model.host.state_dict().items():
-        expected[f"host.{key}"] = value.shape
+        expected[f"host.{key}"] = (value.shape, value.dtype)
     topology = model.host.topology
     known = blueprint_names(topology)
     for slot_id, slot in model.seed_slots.items():
@@ -162,38 +150,51 @@ def _expected_shapes(model: MorphogeneticModel, state_dict: Mapping[str, Any]) -
         if seed_state is not None:
             gated = seed_state.stage is SeedStage.BLENDING and seed_state.blend_algorithm is BlendAlgorithm.GATED
             modules = seed_state.blueprint_id if seed_state.stage in SEED_MODULE_STAGES else None
-            for key, shape in _seed_shapes(slot.topology, slot.channels, modules, gated):
-                expected[prefix + key] = shape
+            for key, spec in _seed_tensors(slot.topology, slot.channels, modules, gated):
+                expected[prefix + key] = spec
     return expected
 
 
 @functools.lru_cache(maxsize=256)
-def _seed_shapes(
+def _seed_tensors(
     topology: str, channels: int, blueprint: str | None, gated: bool
-) -> tuple[tuple[str, torch.Size], ...]:
-    """Parameter and buffer shapes of a slot's seed (and gate), built once on the meta device."""
-    shapes: list[tuple[str, torch.Size]] = []
+) -> tuple[tuple[str, TensorSpec], ...]:
+    """Parameter and buffer shapes and dtypes of a slot's seed (and gate), built once on the meta device."""
+    specs: list[tuple[str, TensorSpec]] = []
     with torch.device("meta"):
         if blueprint is not None:
             seed = build_seed(topology, blueprint, channels)
-            shapes += [(f"seed.{key}", value.shape) for key, value in seed.state_dict().items()]
+            specs += [(f"seed.{key}", (value.shape, value.dtype)) for key, value in seed.state_dict().items()]
         if gated:
             gate = GatedBlend(channels)
-            shapes += [(f"gate.{key}", value.shape) for key, value in gate.state_dict().items()]
-    return tuple(shapes)
+            specs += [(f"gate.{key}", (value.shape, value.dtype)) for key, value in gate.state_dict().items()]
+    return tuple(specs)
 
 
-def _compare_shapes(expected: Mapping[str, torch.Size | None], state_dict: Mapping[str, Any]) -> None:
+def _compare_tensors(expected: Mapping[str, TensorSpec | None], state_dict: Mapping[str, Any]) -> None:
+    """Keys, then types, shapes and dtypes: a float64 or int64 where float32 belongs is refused, never cast."""
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
-    wrong = sorted(
-        f"{key} {tuple(state_dict[key].shape)} != {tuple(shape)}"
-        for key, shape in expected.items()
-        if shape is not None and key in state_dict and getattr(state_dict[key], "shape", None) != shape
-    )
+    not_tensors, wrong_shape, wrong_dtype = [], [], []
+    for key, spec in expected.items():
+        if spec is None or key not in state_dict:
+            continue
+        value = state_dict[key]
+        if type(value) is not torch.Tensor or value.layout is not torch.strided or value.is_meta:
+            not_tensors.append(f"{key} ({type(value).__name__})")
+        elif value.shape != spec[0]:
+            wrong_shape.append(f"{key} {tuple(value.shape)} != {tuple(spec[0])}")
+        elif value.dtype != spec[1]:
+            wrong_dtype.append(f"{key} {value.dtype} != {spec[1]}")
     problems = [
         f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong))
+        for label, items in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("not a tensor", not_tensors),
+            ("shape mismatch", wrong_shape),
+            ("dtype mismatch", wrong_dtype),
+        )
         if items
     ]
     if problems:

@@ -40,9 +40,7 @@ MACHINE_KEYS = frozenset({"device", "threads", "data_dir"})
 READ_MESSAGE = "Cannot read config file {path}: {reason}."
 SHAPE_MESSAGE = "Config file {path} must hold run settings at the top level (see docs/cli.md)."
 UNKNOWN_KEYS_MESSAGE = "Config file {path}: unknown key(s) {keys}; the known ones are {known}."
-MACHINE_KEYS_MESSAGE = (
-    "Config file {path}: machine options ({keys}) say where a run executes, not what it is; pass them as flags ({flags})."
-)
+MACHINE_KEYS_MESSAGE = "Config file {path}: machine options ({keys}) say where a run executes, not what it is; pass them as flags ({flags})."
 STATIC_GROWS_MESSAGE = (
     "esper-train static never grows, so {what} would be ignored; drop it (or use esper-train heuristic)."
 )

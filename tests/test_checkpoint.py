@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 from pathlib import Path
@@ -15,6 +16,7 @@ from esper_shell.checkpoint import load_checkpoint, save_checkpoint
 from esper_shell.errors import CheckpointError
 from esper_shell.model import MorphogeneticModel
 from tests.shell_helpers import bring_to, images, tiny_cnn
+from tests.test_checkpoint_files import flip_byte_in_storage, write_exploit
 
 SLOTS = ["r0c0", "r1c0", "r2c0"]
 
@@ -204,8 +206,8 @@ class TestAtomicSave:
         save_checkpoint(path, _model(), extra={"version": "old"})
         before = path.read_bytes()
 
-        def crash(obj: object, handle: object) -> None:
-            handle.write(b"partial")
+        def crash(obj: object, target: str) -> None:
+            Path(target).write_bytes(b"partial")
             raise OSError("disk full")
 
         monkeypatch.setattr(checkpoint_module.torch, "save", crash)
@@ -220,3 +222,125 @@ def test_garbage_bytes_are_reported_as_unreadable_not_unsafe(tmp_path: Path) -> 
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="Cannot read"):
         load_checkpoint(path, _model())
+
+
+def _snapshot(model: MorphogeneticModel) -> dict[str, object]:
+    """Everything a load could change: tensors (cloned), seed and model extra states, the module tree."""
+    return {
+        key: value.clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+        for key, value in model.state_dict().items()
+    } | {"modules": [name for name, _ in model.named_modules()]}
+
+
+def _same(before: dict[str, object], after: dict[str, object]) -> bool:
+    if before.keys() != after.keys():
+        return False
+    return all(
+        torch.equal(value, after[key]) if isinstance(value, torch.Tensor) else value == after[key]
+        for key, value in before.items()
+    )
+
+
+def _host_key(payload: dict) -> str:
+    return next(key for key in payload["model"] if key.startswith("host.") and key.endswith("weight"))
+
+
+def _drop_extra(payload: dict) -> None:
+    del payload["extra"]
+
+
+def _string_tensor(payload: dict) -> None:
+    payload["model"][_host_key(payload)] = "not a tensor"
+
+
+def _int64_tensor(payload: dict) -> None:
+    key = _host_key(payload)
+    payload["model"][key] = payload["model"][key].to(torch.int64)
+
+
+def _float64_tensor(payload: dict) -> None:
+    key = _host_key(payload)
+    payload["model"][key] = payload["model"][key].to(torch.float64)
+
+
+def _model_extra(field: str, value: object) -> object:
+    def tamper(payload: dict) -> None:
+        payload["model"]["_extra_state"][field] = value
+
+    tamper.__name__ = f"_model_{field}_{value}"
+    return tamper
+
+
+def _blend_past_its_end(payload: dict) -> None:
+    payload["model"]["seed_slots.r1c0._extra_state"]["blend"].update(current_step=999, total_steps=3)
+
+
+def _key_not_a_string(payload: dict) -> None:
+    payload["model"][7] = torch.zeros(1)
+
+
+def _extra_not_a_dict(payload: dict) -> None:
+    payload["extra"] = [1, 2]
+
+
+def _model_extra_missing(payload: dict) -> None:
+    del payload["model"]["_extra_state"]
+
+
+TAMPERINGS = [
+    (_drop_extra, "lacks extra"),
+    (_extra_not_a_dict, "'extra' must be a dict"),
+    (_string_tensor, r"not a tensor: host\..*\(str\)"),
+    (_int64_tensor, r"dtype mismatch: host\..* torch.int64 != torch.float32"),
+    (_float64_tensor, r"dtype mismatch: .* torch.float64 != torch.float32"),
+    (_model_extra("epoch", -5), "epoch = -5"),
+    (_model_extra("seeds_created", -3), "seeds_created = -3"),
+    (_model_extra("epoch", 2.5), "epoch = 2.5"),
+    (_model_extra("schema", 99), "schema version 99"),
+    (_model_extra_missing, r"_extra_state\) must be a dict"),
+    (_blend_past_its_end, "step 999 of 3"),
+    (_key_not_a_string, "keys that are not strings: 7"),
+]
+
+
+class TestValidateBeforeChange:
+    @pytest.mark.parametrize(("tamper", "message"), TAMPERINGS, ids=[t.__name__ for t, _ in TAMPERINGS])
+    def test_tampered_checkpoint_is_refused_and_the_model_is_unchanged(
+        self, tmp_path: Path, tamper: object, message: str
+    ) -> None:
+        saved = _model()
+        bring_to(saved, "r1c0", SeedStage.BLENDING, blend="linear", blend_steps_done=1)
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, saved, extra={"epoch": 1})
+        payload = torch.load(path)
+        tamper(payload)
+        torch.save(payload, path)
+
+        target = _model(host_seed=5)
+        bring_to(target, "r0c0", SeedStage.TRAINING)
+        before = _snapshot(target)
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(path, target)
+        assert _same(before, _snapshot(target))
+
+
+class TestSecurity:
+    def test_pickled_payload_is_not_run_even_with_the_force_variable(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+        marker = tmp_path / "ran"
+        path = write_exploit(tmp_path / "evil.pt", marker, format="esper.model", version=1)
+        with pytest.raises(CheckpointError, match="Refusing"):
+            load_checkpoint(path, _model())
+        assert not marker.exists()
+
+    def test_flipped_byte_in_a_weight_is_refused_and_the_model_is_unchanged(self, tmp_path: Path) -> None:
+        path = tmp_path / "model.pt"
+        save_checkpoint(path, _model())
+        flip_byte_in_storage(path)
+        target = _model(host_seed=5)
+        before = _snapshot(target)
+        with pytest.raises(CheckpointError, match="CRC"):
+            load_checkpoint(path, target)
+        assert _same(before, _snapshot(target))

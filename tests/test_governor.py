@@ -18,6 +18,7 @@ from esper_core.governor import (
     check_vitals,
     should_snapshot,
 )
+from tests.test_config import assert_refused_by_name, non_finite_cases
 
 CONFIG = GovernorConfig()
 OK = GovernorVerdict(GovernorAction.OK, "healthy")
@@ -165,3 +166,8 @@ class TestAfterRollback:
         restored = after_rollback(GovernorState(losses=CALM_HISTORY, consecutive_anomalies=3))
         # The rollback itself is counted (GovernorConfig.max_consecutive_rollbacks); all else is forgotten.
         assert restored == GovernorState(consecutive_rollbacks=1)
+
+
+@pytest.mark.parametrize(("cls", "name", "value"), non_finite_cases(GovernorConfig))
+def test_non_finite_float_config_is_refused_naming_the_field(cls: type, name: str, value: float) -> None:
+    assert_refused_by_name(cls, name, value)

@@ -28,6 +28,7 @@ from esper_core.serialization import from_primitives, to_primitives
 from esper_core.signals import SignalTracker
 from esper_core.stages import SeedStage
 from esper_core.state import SeedMetrics, SeedState
+from tests.test_config import assert_refused_by_name, non_finite_cases
 
 SLOTS = SlotConfig(("r0c0", "r1c0", "r2c0"))
 BLUEPRINTS = ("noop", "norm", "conv_light")
@@ -433,3 +434,8 @@ class TestHeuristicUsesTheLifecycleGates:
         observation = observe(seed(SeedStage.PROBATIONARY, counterfactual_contribution=0.9))
         action, _ = lenient.decide(HeuristicState(), observation)
         assert action.op is LifecycleOp.FOSSILIZE
+
+
+@pytest.mark.parametrize(("cls", "name", "value"), non_finite_cases(HeuristicConfig))
+def test_non_finite_float_config_is_refused_naming_the_field(cls: type, name: str, value: float) -> None:
+    assert_refused_by_name(cls, name, value)

@@ -12,6 +12,7 @@ from esper_core.features import FeatureConfig
 from esper_core.ppo_config import PPOConfig, entropy_coef
 from esper_core.rewards import SPARSE, RewardConfig
 from esper_core.serialization import from_primitives, to_primitives
+from tests.test_config import assert_refused_by_name, non_finite_cases
 
 
 class TestPPOConfig:
@@ -98,3 +99,8 @@ class TestEntropyCoef:
 
     def test_constant_when_start_equals_end(self) -> None:
         assert entropy_coef(0.7, PPOConfig(entropy_start=0.02, entropy_end=0.02)) == 0.02
+
+
+@pytest.mark.parametrize(("cls", "name", "value"), non_finite_cases(PPOConfig))
+def test_non_finite_float_config_is_refused_naming_the_field(cls: type, name: str, value: float) -> None:
+    assert_refused_by_name(cls, name, value)

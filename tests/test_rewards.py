@@ -24,6 +24,7 @@ from esper_core.serialization import from_primitives, to_primitives
 from esper_core.signals import SignalTracker
 from esper_core.stages import SeedStage
 from esper_core.state import SeedMetrics, SeedState
+from tests.test_config import assert_refused_by_name, non_finite_cases
 
 SLOTS = SlotConfig(("r0c0", "r1c0"))
 CONFIG = RewardConfig()
@@ -257,3 +258,8 @@ class TestRecords:
     def test_config_is_keyword_only(self) -> None:
         with pytest.raises(TypeError):
             RewardConfig("shaped")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("cls", "name", "value"), non_finite_cases(RewardConfig, StagePotentials, ActionCosts))
+def test_non_finite_float_config_is_refused_naming_the_field(cls: type, name: str, value: float) -> None:
+    assert_refused_by_name(cls, name, value)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import pytest
 
 from esper_core.signals import SignalConfig, SignalTracker, relative_loss_change, reset_signals, update_signals
+from tests.test_config import assert_refused_by_name, non_finite_cases
 
 CONFIG = SignalConfig()
 
@@ -151,3 +152,8 @@ class TestResetSignals:
         tracker = reset_signals(feed([(80.0, 1.0)]))
         after = update_signals(tracker, val_accuracy=20.0, val_loss=1.0, config=CONFIG)
         assert (after.acc_delta, after.plateau_epochs, after.stable_epochs) == (0.0, 0, 0)
+
+
+@pytest.mark.parametrize(("cls", "name", "value"), non_finite_cases(SignalConfig))
+def test_non_finite_float_config_is_refused_naming_the_field(cls: type, name: str, value: float) -> None:
+    assert_refused_by_name(cls, name, value)

@@ -117,4 +117,6 @@ def train(run: Run, *, stop_after: int | None = None, on_epoch: EpochCallback | 
         run.emit([TelemetryEvent(kind="run_finished", epoch=run.trainer.epoch, payload=run.metrics())])
         for sink in run.sinks:
             sink.close()
+    if directory is not None:
+        directory.close()  # the last checkpoint is durable, and the directory free, once train returns
     return run.history

@@ -4,6 +4,7 @@ RUN_DIR/config.json            the resolved RunConfig and the PPOConfig (primiti
 RUN_DIR/checkpoints/latest.pt  the whole training state, written atomically after every update
 RUN_DIR/policy.pt              the policy alone: esper-train heuristic --policy RUN_DIR/policy.pt
 RUN_DIR/summary.json           one entry per update, rewritten after each
+RUN_DIR/.lock                  held by the process that runs here (see ``engine.run_files``)
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 import attrs
 
-from esper_shell.checkpoint import atomic_torch_save
 from esper_shell.engine.run_files import RunFiles
 from esper_shell.errors import CheckpointError
 
@@ -27,10 +27,15 @@ class PPODirectory(RunFiles):
     def policy(self) -> Path:
         return self.path / "policy.pt"
 
+    def run_outputs(self) -> tuple[Path, ...]:
+        return (self.summary, self.policy)
+
+    def durable_files(self) -> tuple[Path, ...]:
+        return (self.policy,)
+
     def save(self, state: dict[str, Any], policy: dict[str, Any]) -> None:
         """The checkpoint first: a crash between the two leaves a resumable run with an older policy file."""
-        atomic_torch_save(state, self.checkpoint)
-        atomic_torch_save(policy, self.policy)
+        self.write_checkpoints([(self.checkpoint, state), (self.policy, policy)])
 
     def load(self) -> dict[str, Any]:
         state = self.read_checkpoint(NO_RUN_MESSAGE)

@@ -27,6 +27,7 @@ from esper_core.gae import gae
 from esper_core.ppo_config import PPOConfig, entropy_coef
 from esper_core.serialization import from_primitives, to_primitives
 from esper_shell.blueprints import blueprint_names
+from esper_shell.checkpoint_files import plain_equals
 from esper_shell.engine.device import MachineConfig
 from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
@@ -264,7 +265,9 @@ def resume_ppo(run_dir: Path, *, episodes: int | None = None) -> tuple[PPORun, P
     """Continue a stopped run (to ``episodes`` in all, if given, else to its own target)."""
     directory = PPODirectory(run_dir)
     state = directory.load()
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("version") != CHECKPOINT_VERSION:
+    if not plain_equals(state.get("format"), CHECKPOINT_FORMAT) or not plain_equals(
+        state.get("version"), CHECKPOINT_VERSION
+    ):
         raise CheckpointError(
             NOT_A_PPO_RUN_MESSAGE.format(path=directory.checkpoint, fmt=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
         )
@@ -293,6 +296,8 @@ def train_ppo(
             directory.write_summary({"updates": [attrs.asdict(entry) for entry in run.history]})
         if on_update is not None:
             on_update(run, log)
+    if directory is not None:
+        directory.close()  # the last checkpoint is durable, and the directory free, once train returns
     return run.history
 
 
