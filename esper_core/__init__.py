@@ -41,6 +41,12 @@ from esper_core.features import (
     feature_layout,
     observation_features,
 )
+from esper_core.fixed_schedule import (
+    FixedScheduleController,
+    FixedScheduleState,
+    Germination,
+    check_schedule,
+)
 from esper_core.gae import gae
 from esper_core.gates import (
     GateResult,
@@ -61,12 +67,6 @@ from esper_core.governor import (
     check_vitals,
     rollbacks_exhausted,
     should_snapshot,
-)
-from esper_core.fixed_schedule import (
-    FixedScheduleController,
-    FixedScheduleState,
-    Germination,
-    check_schedule,
 )
 from esper_core.heuristic import (
     BlueprintPenalty,

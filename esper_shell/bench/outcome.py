@@ -27,6 +27,7 @@ from esper_shell.outcome import (
     policy_arm,
     summarize,
 )
+from esper_shell.outcome.protocol import check_seeds
 from esper_shell.outcome.report import plot, table, write_json
 from esper_shell.tasks import get_task
 
@@ -106,7 +107,7 @@ def run(options: OutcomeOptions, console: Console) -> list[ArmSummary]:
     names = arm_names(options)
     plans = [(task, task_config(task, options.epochs)) for task in options.tasks]
     arms = {task: build_arms(names, options, config) for task, config in plans}
-    seeds = tuple(range(options.seeds))
+    seeds = check_seeds(range(options.seeds))
     progress = Progress(
         TextColumn("[bold]outcome"),
         BarColumn(),
@@ -124,6 +125,7 @@ def run(options: OutcomeOptions, console: Console) -> list[ArmSummary]:
                 progress.update(bar, status=f"{task} seed {seed} {arm}")
             else:
                 progress.advance(bar)
+                progress.console.log(f"{task} seed {seed} {arm}: {result.final_accuracy:.2f} %, {result.params} params")
 
         for task, config in plans:
             outcome = compare(

@@ -123,14 +123,21 @@ def _finished(run: Run, seed: int) -> ArmRun:
     )
 
 
-def run_arm(
+def start_arm(
     arm: Arm, task: str, config: RunConfig, seed: int, *, machine: MachineConfig, earlier: Mapping[str, ArmRun]
-) -> ArmRun:
-    """Train ``arm`` on ``seed``; ``earlier`` holds this seed's runs of the arms before it."""
+) -> Run:
+    """``arm``'s run on ``seed``, ready to train; ``earlier`` holds this seed's runs of the arms before it."""
     arm_config = arm.config_for(config, seed)
     if arm.copies is None:
-        return _finished(start(task, arm_config, machine=machine), seed)
+        return start(task, arm_config, machine=machine)
     architecture = earlier[arm.copies].architecture
     if architecture is None:
         architecture = Architecture(task=config.task, slots=config.slots, fossilized=())
-    return _finished(start_from_scratch(task, arm_config, architecture, machine=machine), seed)
+    return start_from_scratch(task, arm_config, architecture, machine=machine)
+
+
+def run_arm(
+    arm: Arm, task: str, config: RunConfig, seed: int, *, machine: MachineConfig, earlier: Mapping[str, ArmRun]
+) -> ArmRun:
+    """Train ``arm`` on ``seed`` to the end."""
+    return _finished(start_arm(arm, task, config, seed, machine=machine, earlier=earlier), seed)

@@ -54,6 +54,14 @@ class ArmSummary:
     paired_diffs: tuple[float, ...] | None
 
 
+def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
+    """At least two distinct seeds, each once: an interval needs two differences."""
+    seeds = tuple(seeds)
+    if len(set(seeds)) < 2 or len(set(seeds)) != len(seeds):
+        raise ConfigError(SEEDS_MESSAGE.format(seeds=list(seeds)), value=seeds)
+    return seeds
+
+
 def compare(
     task: str,
     arms: Sequence[Arm],
@@ -68,9 +76,7 @@ def compare(
     """Run static and every arm on every seed of ``task``; ``config`` defaults to the task preset's."""
     arms = tuple(arms)
     check_arms(arms)
-    seeds = tuple(seeds)
-    if len(set(seeds)) < 2 or len(set(seeds)) != len(seeds):
-        raise ConfigError(SEEDS_MESSAGE.format(seeds=list(seeds)), value=seeds)
+    seeds = check_seeds(seeds)
     config = config if config is not None else get_task(task).run_config()
     machine = machine if machine is not None else default_machine(task)
     hook: ProgressHook = progress if progress is not None else (lambda *_: None)
