@@ -51,12 +51,9 @@ STATIC_GROWS_MESSAGE = (
 POLICY_AND_HEURISTIC_MESSAGE = (
     "A policy decides this run, so the [heuristic] table would be ignored; drop one of the two."
 )
-FIXED_CONFLICT_MESSAGE = (
-    "The [fixed] schedule decides this run, so {what} would be ignored; drop one of the two."
-)
+FIXED_CONFLICT_MESSAGE = "The [fixed] schedule decides this run, so {what} would be ignored; drop one of the two."
 FIXED_SHAPE_MESSAGE = (
-    "[fixed] must be a table such as: schedule = [[2, \"r2c0\", \"conv_light\"]] (epoch, slot, blueprint); "
-    "got {value!r}."
+    '[fixed] must be a table such as: schedule = [[2, "r2c0", "conv_light"]] (epoch, slot, blueprint); got {value!r}.'
 )
 INVALID_SLOT_MESSAGE = "{error} Valid slots for task {task}: {valid}."
 BAD_CONFIG_MESSAGE = "Bad configuration{where}: {details}"
@@ -129,7 +126,8 @@ def _controller(
     heuristic = data.pop("heuristic", None)
     fixed = data.pop("fixed", None)
     if command == "static":
-        grows = [what for what, value in (("a policy", policy), ("[heuristic]", heuristic), ("[fixed]", fixed)) if value]
+        given = (("a policy", policy), ("[heuristic]", heuristic), ("[fixed]", fixed))
+        grows = [what for what, value in given if value is not None]
         if grows:
             raise ConfigError(STATIC_GROWS_MESSAGE.format(what=grows[0]))
         return {"kind": "static"}
