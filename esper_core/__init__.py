@@ -41,6 +41,12 @@ from esper_core.features import (
     feature_layout,
     observation_features,
 )
+from esper_core.fixed_schedule import (
+    FixedScheduleController,
+    FixedScheduleState,
+    Germination,
+    check_schedule,
+)
 from esper_core.gae import gae
 from esper_core.gates import (
     GateResult,
@@ -76,6 +82,7 @@ from esper_core.lifecycle import (
     automatic_target,
     cull,
     fossilize,
+    fossilized_at_birth,
     germinate,
     on_enter_stage,
     record_accuracy,
@@ -107,6 +114,7 @@ from esper_core.rewards import (
 from esper_core.run_config import (
     ControllerConfig,
     CustomControllerConfig,
+    FixedControllerConfig,
     HeuristicControllerConfig,
     PolicyControllerConfig,
     RunConfig,
@@ -172,6 +180,7 @@ __all__ = [
     "Controller",
     "ControllerConfig",
     "CustomControllerConfig",
+    "FixedControllerConfig",
     "HeuristicControllerConfig",
     "PolicyControllerConfig",
     "StaticControllerConfig",
@@ -184,9 +193,12 @@ __all__ = [
     "FactoredAction",
     "FeatureConfig",
     "FeatureLayout",
+    "FixedScheduleController",
+    "FixedScheduleState",
     "GateConfig",
     "GateFailedError",
     "GateResult",
+    "Germination",
     "GovernorAction",
     "GovernorConfig",
     "GovernorState",
@@ -227,6 +239,7 @@ __all__ = [
     "check_action",
     "check_blueprints",
     "check_layout",
+    "check_schedule",
     "check_vitals",
     "compute_reward",
     "converter",
@@ -236,6 +249,7 @@ __all__ = [
     "feature_layout",
     "format_slot_id",
     "fossilize",
+    "fossilized_at_birth",
     "from_primitives",
     "gae",
     "has_gate",

@@ -212,6 +212,47 @@ def germinate(
     return Success((new_state, (Emit(_gate_event(newborn, gate, ctx)), *effects)))
 
 
+def fossilized_at_birth(
+    slot_state: SeedState | None,
+    *,
+    slot_id: str,
+    seed_id: str,
+    blueprint_id: str,
+    known_blueprints: Collection[str],
+    ctx: StageContext,
+    seed_param_count: int = 0,
+    host_param_count: int = 0,
+) -> Result[Step, EsperError]:
+    """A seed that is part of the architecture from the start: FOSSILIZED, alpha 1, its module built fresh.
+
+    Not a lifecycle path (no seed earns FOSSILIZED this way): it is how a *from-scratch*
+    baseline builds a grown run's final architecture before training. Only G0 applies (the
+    slot is empty, the blueprint known); the effects build the module like germination does,
+    so the shell and the seed's optimizer follow the same ``BuildSeed``.
+    """
+    slot_check = parse_slot_id_result(slot_id)
+    if not isinstance(slot_check, Success):
+        return Failure(slot_check.failure())
+    gate = gate_g0_germinate(
+        slot_state, slot_id=slot_id, seed_id=seed_id, blueprint_id=blueprint_id, known_blueprints=known_blueprints
+    )
+    if not gate.ok:
+        message = GATE_MESSAGE.format(
+            seed=seed_id, slot=slot_id, target=SeedStage.FOSSILIZED.name, gate=gate.gate, failed="; ".join(gate.failed)
+        )
+        return Failure(GateFailedError(message, gate))
+    unborn = SeedState(
+        seed_id=seed_id,
+        slot_id=slot_id,
+        blueprint_id=blueprint_id,
+        stage=SeedStage.DORMANT,
+        blend_algorithm=ctx.config.default_blend,
+        metrics=SeedMetrics(seed_param_count=seed_param_count, host_param_count=host_param_count),
+    )
+    new_state, effects = on_enter_stage(unborn, SeedStage.FOSSILIZED, ctx)
+    return Success((new_state, (Emit(_gate_event(unborn, gate, ctx)), BuildSeed(blueprint_id), *effects)))
+
+
 def cull(state: SeedState, ctx: StageContext) -> Result[Step, LifecycleError]:
     return advance_stage(state, SeedStage.CULLED, ctx)
 

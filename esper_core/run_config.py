@@ -17,11 +17,13 @@ import math
 from typing import ClassVar
 
 import attrs
-from attrs.validators import ge, gt, instance_of, le, lt
+from attrs.validators import ge, gt, instance_of, le, lt, optional
 
 from esper_core.action_space import SlotConfig
+from esper_core.blending import BlendAlgorithm
 from esper_core.config import LifecycleConfig
 from esper_core.errors import ConfigError
+from esper_core.fixed_schedule import Schedule, as_schedule
 from esper_core.governor import GovernorConfig
 from esper_core.heuristic import HeuristicConfig
 from esper_core.signals import SignalConfig
@@ -95,6 +97,18 @@ class PolicyControllerConfig:
 
 
 @attrs.frozen(kw_only=True)
+class FixedControllerConfig:
+    """A schedule written in advance: which blueprint in which slot at which epoch (``esper_core.fixed_schedule``).
+
+    ``blend`` None means the lifecycle's default blend.
+    """
+
+    kind: ClassVar[str] = "fixed"
+    schedule: Schedule = attrs.field(converter=as_schedule)
+    blend: BlendAlgorithm | None = attrs.field(default=None, validator=optional(instance_of(BlendAlgorithm)))
+
+
+@attrs.frozen(kw_only=True)
 class CustomControllerConfig:
     """A controller object the caller passed in; ``name`` lets resume check it gets the same kind back."""
 
@@ -102,11 +116,18 @@ class CustomControllerConfig:
     name: str = attrs.field(validator=_name)
 
 
-ControllerConfig = StaticControllerConfig | HeuristicControllerConfig | PolicyControllerConfig | CustomControllerConfig
+ControllerConfig = (
+    StaticControllerConfig
+    | HeuristicControllerConfig
+    | PolicyControllerConfig
+    | FixedControllerConfig
+    | CustomControllerConfig
+)
 CONTROLLER_CONFIGS: tuple[type, ...] = (
     StaticControllerConfig,
     HeuristicControllerConfig,
     PolicyControllerConfig,
+    FixedControllerConfig,
     CustomControllerConfig,
 )
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import attrs
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -28,6 +29,7 @@ from esper_shell.config_file import RunFlags, build_run_config
 from esper_shell.engine.device import MachineConfig
 from esper_shell.engine.run import Run
 from esper_shell.engine.summary import EpochSummary
+from esper_shell.outcome.architecture import Architecture, architecture_of, start_from_scratch
 from esper_shell.rl.cli import register as register_ppo
 from esper_shell.runs import resume, start, train
 from esper_shell.tasks import TASKS, get_task
@@ -88,6 +90,13 @@ PolicyFile = Annotated[
     typer.Option("--policy", help="Let a policy trained by 'esper-train ppo' decide (RUN_DIR/policy.pt)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No lifecycle lines on the console.")]
+ArchitectureOf = Annotated[
+    Path | None,
+    typer.Option(
+        "--architecture-of",
+        help="Train that run's final architecture (host + fossilized seeds, fresh weights) from epoch 0.",
+    ),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -159,12 +168,14 @@ def _run(
     resume_dir: Path | None,
     config_file: Path | None,
     quiet: bool,
+    architecture_dir: Path | None = None,
 ) -> None:
     run: Run | None = None
     try:
         if resume_dir is not None:
             given = flags.given() + (["--config"] if config_file is not None else [])
             given += ["--run-dir"] if run_dir is not None else []
+            given += ["--architecture-of"] if architecture_dir is not None else []
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
             run = resume(
@@ -174,6 +185,11 @@ def _run(
             if _command_for(saved) != command:
                 message = RESUME_CONTROLLER_MESSAGE.format(path=resume_dir, saved=saved, command=_command_for(saved))
                 raise ConfigError(message)
+        elif architecture_dir is not None:
+            architecture = architecture_of(architecture_dir)
+            config = build_run_config(command, config_file, _grown_defaults(flags, architecture))
+            machine_config = _machine(machine, task=config.task)
+            run = start_from_scratch(config.task, config, architecture, machine=machine_config, run_dir=run_dir)
         else:
             config = build_run_config(command, config_file, flags)
             run = start(config.task, config, machine=_machine(machine, task=config.task), run_dir=run_dir)
@@ -188,6 +204,13 @@ def _run(
         else:
             typer.echo(INTERRUPTED_MESSAGE.format(epoch=epoch, command=command, path=directory.path), err=True)
         raise typer.Exit(code=130) from None
+
+
+def _grown_defaults(flags: RunFlags, architecture: Architecture) -> RunFlags:
+    """--architecture-of: the grown run's task and slots, unless given; the rest as any static run."""
+    task = flags.task if flags.task is not None else architecture.task
+    slots = flags.slots if flags.slots is not None else architecture.slots.slot_ids
+    return attrs.evolve(flags, task=task, slots=slots)
 
 
 def _machine(options: dict[str, Any], *, task: str | None = None) -> MachineConfig:
@@ -249,8 +272,10 @@ def static(
     config: ConfigFile = None,
     data_dir: DataDir = None,
     quiet: Quiet = False,
+    architecture_of: ArchitectureOf = None,
 ) -> None:
-    """The baseline: the same host, data and budget, and nothing ever grows."""
+    """The baseline: the same host, data and budget, and nothing ever grows (--architecture-of: a grown run's
+    final architecture, from epoch 0)."""
     flags = RunFlags(
         task=task,
         seed=seed,
@@ -261,7 +286,16 @@ def static(
         batch_size=batch_size,
     )
     machine = {"device": device, "threads": threads, "data_dir": data_dir}
-    _run("static", flags, machine, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
+    _run(
+        "static",
+        flags,
+        machine,
+        run_dir=run_dir,
+        resume_dir=resume,
+        config_file=config,
+        quiet=quiet,
+        architecture_dir=architecture_of,
+    )
 
 
 @app.command("slots")

@@ -3,7 +3,8 @@
 Precedence: the preset's tuned run, then the file, then the flags. Tables in the file
 (``[training]``, ``[heuristic]``, ``[lifecycle]``, ``[lifecycle.gates]``, ``[signals]``,
 ``[governor]``) are merged field by field over the preset's, so a file changes only what it
-names. Unknown keys are errors, never ignored. Machine options (device, threads, data
+names. A ``[fixed]`` table (``schedule = [[epoch, slot, blueprint], ...]``, optional
+``blend``) replaces the heuristic by a fixed schedule; it is not merged, the preset has none. Unknown keys are errors, never ignored. Machine options (device, threads, data
 directory) are flags: they say where a run executes, not what it is.
 """
 
@@ -30,6 +31,7 @@ RUN_KEYS = frozenset(
         "policy",
         "training",
         "heuristic",
+        "fixed",
         "lifecycle",
         "signals",
         "governor",
@@ -46,6 +48,10 @@ STATIC_GROWS_MESSAGE = (
 )
 POLICY_AND_HEURISTIC_MESSAGE = (
     "A policy decides this run, so the [heuristic] table would be ignored; drop one of the two."
+)
+FIXED_CONFLICT_MESSAGE = "The [fixed] schedule decides this run, so {what} would be ignored; drop one of the two."
+FIXED_SHAPE_MESSAGE = (
+    '[fixed] must be a table such as: schedule = [[2, "r2c0", "conv_light"]] (epoch, slot, blueprint); got {value!r}.'
 )
 INVALID_SLOT_MESSAGE = "{error} Valid slots for task {task}: {valid}."
 BAD_CONFIG_MESSAGE = "Bad configuration{where}: {details}"
@@ -116,10 +122,17 @@ def _controller(
     command: str, data: dict[str, Any], policy: str | None, preset_heuristic: dict[str, Any]
 ) -> dict[str, Any]:
     heuristic = data.pop("heuristic", None)
+    fixed = data.pop("fixed", None)
     if command == "static":
-        if policy is not None or heuristic is not None:
-            raise ConfigError(STATIC_GROWS_MESSAGE.format(what="a policy" if policy is not None else "[heuristic]"))
+        given = (("a policy", policy), ("[heuristic]", heuristic), ("[fixed]", fixed))
+        grows = [what for what, value in given if value is not None]
+        if grows:
+            raise ConfigError(STATIC_GROWS_MESSAGE.format(what=grows[0]))
         return {"kind": "static"}
+    if fixed is not None:
+        if policy is not None or heuristic is not None:
+            raise ConfigError(FIXED_CONFLICT_MESSAGE.format(what="--policy" if policy is not None else "[heuristic]"))
+        return _fixed_controller(fixed)
     if policy is not None:
         if heuristic is not None:
             raise ConfigError(POLICY_AND_HEURISTIC_MESSAGE)
@@ -130,6 +143,18 @@ def _controller(
         if isinstance(heuristic, dict)
         else heuristic or preset_heuristic,
     }
+
+
+def _fixed_controller(table: object) -> dict[str, Any]:
+    """A ``[fixed]`` table as the controller's primitives; entries may be written as [epoch, slot, blueprint]."""
+    if not isinstance(table, dict) or not isinstance(table.get("schedule"), list):
+        raise ConfigError(FIXED_SHAPE_MESSAGE.format(value=table), value=table)
+    names = ("epoch", "slot", "blueprint")
+    schedule = [
+        dict(zip(names, entry)) if isinstance(entry, list) and len(entry) == len(names) else entry
+        for entry in table["schedule"]
+    ]
+    return {**table, "kind": "fixed", "schedule": schedule}
 
 
 def build_run_config(command: str, config_file: Path | None, flags: RunFlags) -> RunConfig:

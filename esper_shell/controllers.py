@@ -15,6 +15,8 @@ from esper_core import (
     Controller,
     ControllerConfig,
     CustomControllerConfig,
+    FixedControllerConfig,
+    FixedScheduleController,
     HeuristicController,
     HeuristicControllerConfig,
     LifecycleConfig,
@@ -23,6 +25,7 @@ from esper_core import (
     StaticController,
     StaticControllerConfig,
     check_blueprints,
+    check_schedule,
 )
 from esper_shell.errors import unwrap
 from esper_shell.rl.controller import load_policy_controller
@@ -59,6 +62,9 @@ def build_controller(
             return StaticController()
         case HeuristicControllerConfig(heuristic=heuristic):
             return HeuristicController(unwrap(check_blueprints(heuristic, blueprints)), lifecycle.gates)
+        case FixedControllerConfig(schedule=schedule, blend=blend):
+            checked = unwrap(check_schedule(schedule, slots, blueprints))
+            return FixedScheduleController(schedule=checked, gates=lifecycle.gates, blend=blend)
         case PolicyControllerConfig(path=path):
             return load_policy_controller(Path(path), slots, blueprints, gates=lifecycle.gates)
         case CustomControllerConfig(name=name):

@@ -30,6 +30,7 @@ from esper_core import (
     advance_stage,
     cull,
     fossilize,
+    fossilized_at_birth,
     germinate,
     is_routed,
     parse_slot_id,
@@ -222,6 +223,33 @@ class MorphogeneticModel(nn.Module):
         )
         events = slot.apply(*unwrap(result))
         self.seeds_created += 1
+        self._refresh_routes()
+        return events
+
+    def install_fossilized(self, slot_id: str, blueprint: str) -> tuple[TelemetryEvent, ...]:
+        """Build a fresh ``blueprint`` seed in an empty slot as part of the architecture: FOSSILIZED, alpha 1.
+
+        The construction path of a *from-scratch* baseline (a grown run's final architecture
+        trained from epoch 0), never a way to skip the lifecycle's gates during a run. It is
+        not a germination: the seed budget and ``seeds_created`` are untouched. The module is
+        initialised from torch's global RNG, like a germinated seed's.
+        """
+        slot = self.slot(slot_id)
+        known = self.known_blueprints
+        seed_params = (
+            get_blueprint(self.host.topology, blueprint).param_count(slot.channels) if blueprint in known else 0
+        )
+        result = fossilized_at_birth(
+            slot.state,
+            slot_id=slot_id,
+            seed_id=f"{slot_id}-installed",
+            blueprint_id=blueprint,
+            known_blueprints=known,
+            ctx=self.context(),
+            seed_param_count=seed_params,
+            host_param_count=sum(p.numel() for p in self.host.parameters()),
+        )
+        events = slot.apply(*unwrap(result))
         self._refresh_routes()
         return events
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
+from esper_core import EsperError
 from esper_shell.bench import counterfactual, outcome, overhead, rl
 
 bench_app = typer.Typer(
@@ -37,14 +40,54 @@ def counterfactual_command(
 
 @bench_app.command("outcome")
 def outcome_command(
-    task: Annotated[list[str] | None, typer.Option(help="Tasks (default digits and synthetic).")] = None,
-    seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
+    task: Annotated[
+        list[str] | None, typer.Option(help="Tasks (repeat the flag; default digits and synthetic).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Paired seeds 0..N-1 (at least 2).")] = outcome.OutcomeOptions().seeds,
+    arm: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Arms besides static (repeat): heuristic, from-scratch, fixed, policy (default heuristic, from-scratch, plus fixed/policy when given)."
+        ),
+    ] = None,
+    fixed: Annotated[
+        list[str] | None, typer.Option(help="A fixed-schedule entry EPOCH:SLOT:BLUEPRINT (repeat for more).")
+    ] = None,
+    policy: Annotated[Path | None, typer.Option(help="A policy file (RUN_DIR/policy.pt) for the policy arm.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per run (default: each task preset's).")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir", help="Static-run cache (default $ESPER_CACHE_DIR/static or ~/.cache/esper/static)."
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Train the static runs again, and keep nothing.")
+    ] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write one object per (task, arm) here.")] = None,
+    plot_path: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG of the paired differences here.")
+    ] = None,
 ) -> None:
-    """Heuristic growth against the static baseline: accuracy, parameters and time per task."""
-    config = outcome.OutcomeConfig(seeds=tuple(range(seeds)))
-    if task:
-        config = outcome.OutcomeConfig(tasks=tuple(task), seeds=config.seeds)
-    typer.echo(outcome.report(config))
+    """Paired outcome protocol: static and each arm on the same seeds, differences with 95 % t-intervals."""
+    options = outcome.OutcomeOptions(
+        tasks=tuple(task) if task else outcome.OutcomeOptions().tasks,
+        seeds=seeds,
+        arms=tuple(arm or ()),
+        fixed=tuple(fixed or ()),
+        policy=policy,
+        epochs=epochs,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        json_path=json_path,
+        plot_path=plot_path,
+    )
+    try:
+        rows = outcome.run(options, Console(stderr=True))
+    except EsperError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(outcome.report(rows))
 
 
 @bench_app.command("rl")

@@ -98,7 +98,7 @@ class Trainer:
         self.step = 0
         self.history: list[EpochSummary] = []
         # Taken before the first epoch, so that a rollback always has a target (DESIGN §11).
-        self.snapshot = self._take_snapshot()
+        self.snapshot = self.take_snapshot()
 
     def _optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
         training = self.config.training
@@ -148,7 +148,7 @@ class Trainer:
                 events = []
                 self._record(evaluation)
                 if should_snapshot(epoch, self.config.governor, verdict=verdict):
-                    self.snapshot = self._take_snapshot(evaluation.accuracy)
+                    self.snapshot = self.take_snapshot(evaluation.accuracy)
             # The accuracy a new seed is born at: after a rollback, the restored model's.
             accuracy = self.snapshot["accuracy"] if rolled_back else evaluation.accuracy
             events += self.model.step_epoch()
@@ -272,8 +272,12 @@ class Trainer:
         ]
 
     # -- governor --------------------------------------------------------------------------------
-    def _take_snapshot(self, accuracy: float = 0.0) -> dict[str, Any]:
-        """What a rollback restores; ``accuracy`` is the model's validation accuracy at that point."""
+    def take_snapshot(self, accuracy: float = 0.0) -> dict[str, Any]:
+        """What a rollback restores; ``accuracy`` is the model's validation accuracy at that point.
+
+        Public for one case: a caller that changes the model before the first epoch (e.g. installs
+        a from-scratch architecture) retakes the initial snapshot so a rollback keeps the change.
+        """
         return {
             "epoch": self.model.epoch,
             "accuracy": accuracy,
