@@ -10,10 +10,13 @@ and it cannot miss a case. Building the wrapper broadcasts rank 0's parameters a
 so a newly built seed starts from one initialisation on every rank even if the ranks' RNG
 streams ever disagreed.
 
-``find_unused_parameters=True``: a GERMINATED seed is built but not routed (its parameters
-take no gradient this epoch); DDP must mark them ready rather than wait for them. Parameters
-unused on every rank keep ``grad=None``, exactly as in a single process, so their optimizer
-leaves them alone.
+A GERMINATED seed is built but not routed: its parameters take no gradient that epoch, and
+DDP must be told (``find_unused_parameters=True``) to mark them ready rather than wait for
+them forever. That costs a traversal of the autograd graph every step, so the wrapper asks
+for it only while some slot holds trainable parameters that the forward pass does not visit
+(the core's ``is_routed``); the answer is part of what the wrapper was built for, so the
+seed's first TRAINING epoch rebuilds it without. Parameters unused on every rank keep
+``grad=None``, exactly as in a single process, so their optimizer leaves them alone.
 """
 
 from __future__ import annotations
@@ -22,27 +25,35 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from esper_core import is_routed
 from esper_shell.distributed.collective import Collective, ProcessGroup
+from esper_shell.model import MorphogeneticModel
 
 
 class DataParallelModel:
     """What the training loop calls: the bare model alone, a (re)built DDP wrapper under torchrun."""
 
-    def __init__(self, model: nn.Module, collective: Collective) -> None:
+    def __init__(self, model: MorphogeneticModel, collective: Collective) -> None:
         self.model = model
         self.collective = collective
         self._wrapper: DistributedDataParallel | None = None
-        self._built_over: tuple[int, ...] = ()
+        self._built_over: tuple[tuple[int, ...], bool] = ((), False)
         self.builds = 0
 
-    def _trainable(self) -> tuple[int, ...]:
-        return tuple(id(p) for p in self.model.parameters() if p.requires_grad)
+    def _parameter_set(self) -> tuple[tuple[int, ...], bool]:
+        """The trainable parameters (by identity, in order), and whether the forward leaves some unused."""
+        trainable = tuple(id(p) for p in self.model.parameters() if p.requires_grad)
+        unused = any(
+            not is_routed(slot.stage, with_grad=True) and any(p.requires_grad for p in slot.trainable_parameters())
+            for slot in self.model.seed_slots.values()
+        )
+        return trainable, unused
 
     def for_training(self) -> nn.Module:
         """Call once before an epoch's first step; the same module serves every step of the epoch."""
         if not isinstance(self.collective, ProcessGroup):
             return self.model
-        current = self._trainable()
+        current = self._parameter_set()
         if self._wrapper is None or current != self._built_over:
             if self._wrapper is not None:
                 # The old reducer's hooks stay on the parameters both wrappers share until it is
@@ -52,7 +63,7 @@ class DataParallelModel:
             self._wrapper = DistributedDataParallel(
                 self.model,
                 device_ids=[device.index] if device.type == "cuda" else None,
-                find_unused_parameters=True,
+                find_unused_parameters=current[1],
             )
             self._built_over = current
             self.builds += 1

@@ -1,0 +1,40 @@
+"""Two gloo ranks on the loopback, started with torch.multiprocessing.spawn, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import torch.multiprocessing as mp
+
+from esper_shell.distributed.collective import Collective, close, from_environment
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, body: Callable[..., None], args: tuple[Any, ...]) -> None:
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(world),
+        }
+    )
+    collective: Collective = from_environment("cpu")
+    try:
+        body(collective, *args)
+    finally:
+        close(collective)
+
+
+def spawn(body: Callable[..., None], *args: Any, world: int = 2) -> None:
+    """Run ``body(collective, *args)`` on ``world`` ranks; ``body`` must be importable (module level)."""
+    mp.spawn(_worker, args=(world, free_port(), body, args), nprocs=world, join=True)
