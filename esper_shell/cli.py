@@ -25,6 +25,7 @@ from rich.table import Table
 from esper_core import ConfigError, EsperError, parse_slot_id
 from esper_shell.bench.cli import bench_app
 from esper_shell.config_file import RunFlags, build_run_config
+from esper_shell.distributed.collective import Collective, close, from_environment
 from esper_shell.engine.device import MachineConfig
 from esper_shell.engine.run import Run
 from esper_shell.engine.summary import EpochSummary
@@ -161,14 +162,19 @@ def _run(
     quiet: bool,
 ) -> None:
     run: Run | None = None
+    collective: Collective | None = None
     try:
+        # Under torchrun: one data-parallel run over every rank (docs/scale.md); else one process.
+        collective = from_environment(machine["device"] or "auto")
         if resume_dir is not None:
             given = flags.given() + (["--config"] if config_file is not None else [])
             given += ["--run-dir"] if run_dir is not None else []
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
             run = resume(
-                resume_dir, machine=_machine(machine) if any(v is not None for v in machine.values()) else None
+                resume_dir,
+                machine=_machine(machine) if any(v is not None for v in machine.values()) else None,
+                collective=collective,
             )
             saved = run.config.controller.kind
             if _command_for(saved) != command:
@@ -176,8 +182,13 @@ def _run(
                 raise ConfigError(message)
         else:
             config = build_run_config(command, config_file, flags)
-            run = start(config.task, config, machine=_machine(machine, task=config.task), run_dir=run_dir)
-        _drive(run, quiet)
+            run = start(
+                config.task, config, machine=_machine(machine, task=config.task), run_dir=run_dir, collective=collective
+            )
+        if collective.is_root:
+            _drive(run, quiet)
+        else:
+            train(run)
     except EsperError as error:
         raise _fail(str(error)) from None
     except KeyboardInterrupt:
@@ -188,6 +199,9 @@ def _run(
         else:
             typer.echo(INTERRUPTED_MESSAGE.format(epoch=epoch, command=command, path=directory.path), err=True)
         raise typer.Exit(code=130) from None
+    finally:
+        if collective is not None:
+            close(collective)
 
 
 def _machine(options: dict[str, Any], *, task: str | None = None) -> MachineConfig:
