@@ -34,7 +34,7 @@ from esper_shell.engine.run import Run
 from esper_shell.errors import CheckpointError
 from esper_shell.runs import resume, start, train
 from esper_shell.tasks import Task, get_task
-from tests.distributed_helpers import spawn
+from esper_shell.distributed.launch import spawn
 
 EPOCHS = 6
 POISONED_CALL = 40  # a batch of epoch 2 on rank 1 (digits: 23 batches an epoch)

@@ -1,4 +1,8 @@
-"""Two gloo ranks on the loopback, started with torch.multiprocessing.spawn, for tests and benchmarks."""
+"""Ranks on this machine's loopback, without torchrun: for tests and ``esper-train bench ddp``.
+
+Each process gets the variables torchrun would set and builds its collective from them, so
+what runs here is exactly the torchrun path, on gloo and the CPU.
+"""
 
 from __future__ import annotations
 
@@ -36,5 +40,5 @@ def _worker(rank: int, world: int, port: int, body: Callable[..., None], args: t
 
 
 def spawn(body: Callable[..., None], *args: Any, world: int = 2) -> None:
-    """Run ``body(collective, *args)`` on ``world`` ranks; ``body`` must be importable (module level)."""
+    """Run ``body(collective, *args)`` on ``world`` fresh processes; ``body`` must live at module level."""
     mp.spawn(_worker, args=(world, free_port(), body, args), nprocs=world, join=True)
