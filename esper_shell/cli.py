@@ -26,7 +26,7 @@ from esper_core import ConfigError, EsperError, parse_slot_id
 from esper_shell.bench.cli import bench_app
 from esper_shell.config_file import RunFlags, build_run_config
 from esper_shell.distributed.collective import Collective, close, from_environment
-from esper_shell.engine.device import MachineConfig
+from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.engine.run import Run
 from esper_shell.engine.summary import EpochSummary
 from esper_shell.rl.cli import register as register_ppo
@@ -165,7 +165,7 @@ def _run(
     collective: Collective | None = None
     try:
         # Under torchrun: one data-parallel run over every rank (docs/scale.md); else one process.
-        collective = from_environment(machine["device"] or "auto")
+        collective = from_environment(resolve_device(machine["device"] or "auto"))
         if resume_dir is not None:
             given = flags.given() + (["--config"] if config_file is not None else [])
             given += ["--run-dir"] if run_dir is not None else []

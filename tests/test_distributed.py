@@ -213,11 +213,15 @@ TOLERANCE_LOSS = 0.1
 
 class TestCollectiveAlone:
     def test_outside_torchrun_the_collective_is_a_single_process(self) -> None:
-        assert from_environment("cpu", environ={}) == SingleProcess()
+        assert from_environment(torch.device("cpu"), environ={}) == SingleProcess()
 
     def test_a_partial_torchrun_environment_is_refused(self) -> None:
         with pytest.raises(ConfigError, match="MASTER_ADDR"):
-            from_environment("cpu", environ={"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
+            from_environment(torch.device("cpu"), environ={"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
+
+    def test_a_rank_refuses_a_numbered_gpu_since_each_rank_takes_its_local_one(self) -> None:
+        with pytest.raises(ConfigError, match="cuda:LOCAL_RANK"):
+            ProcessGroup(rank=0, world_size=2, local_rank=0).local_device(torch.device("cuda:1"))
 
     def test_a_shard_is_a_contiguous_slice_and_the_slices_cover_the_batch(self) -> None:
         x, y = torch.arange(10).reshape(10, 1), torch.arange(10)

@@ -19,7 +19,6 @@ import torch
 import torch.distributed as dist
 
 from esper_core import ConfigError, EsperError
-from esper_shell.engine.device import resolve_device
 
 T = TypeVar("T")
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -54,7 +53,7 @@ class Collective(Protocol):
     @property
     def is_root(self) -> bool: ...
 
-    def device(self, name: str) -> torch.device: ...
+    def local_device(self, device: torch.device) -> torch.device: ...
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor: ...
 
@@ -76,8 +75,8 @@ class SingleProcess:
     def is_root(self) -> bool:
         return True
 
-    def device(self, name: str) -> torch.device:
-        return resolve_device(name)
+    def local_device(self, device: torch.device) -> torch.device:
+        return device
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor
@@ -104,13 +103,12 @@ class ProcessGroup:
     def is_root(self) -> bool:
         return self.rank == 0
 
-    def device(self, name: str) -> torch.device:
+    def local_device(self, device: torch.device) -> torch.device:
         """Each rank on its own local device: cuda:LOCAL_RANK where CUDA is used, else the CPU."""
-        if name.startswith("cuda:"):
-            raise ConfigError(CUDA_INDEX_MESSAGE.format(device=name), value=name)
-        device = resolve_device(name)
         if device.type != "cuda":
             return device
+        if device.index is not None:
+            raise ConfigError(CUDA_INDEX_MESSAGE.format(device=device), value=str(device))
         count = torch.cuda.device_count()
         if self.local_rank >= count:
             message = LOCAL_GPU_MESSAGE.format(rank=self.rank, local_rank=self.local_rank, count=count)
@@ -139,10 +137,11 @@ class ProcessGroup:
         return box[0]
 
 
-def from_environment(device: str = "auto", environ: Mapping[str, str] | None = None) -> Collective:
+def from_environment(device: torch.device, environ: Mapping[str, str] | None = None) -> Collective:
     """The collective torchrun's variables describe; ``SingleProcess`` outside torchrun or with one rank.
 
-    Initialises the default process group (NCCL when the ranks train on CUDA, else gloo).
+    ``device`` is the run's resolved ``--device``. Initialises the default process group
+    (NCCL when the ranks train on CUDA, else gloo).
     """
     environ = os.environ if environ is None else environ
     world = int(environ.get("WORLD_SIZE", "1"))
@@ -152,7 +151,7 @@ def from_environment(device: str = "auto", environ: Mapping[str, str] | None = N
     if missing:
         raise ConfigError(PARTIAL_ENV_MESSAGE.format(world=world, missing=", ".join(missing)), value=missing)
     group = ProcessGroup(rank=int(environ["RANK"]), world_size=world, local_rank=int(environ["LOCAL_RANK"]))
-    on_cuda = group.device(device).type == "cuda"
+    on_cuda = group.local_device(device).type == "cuda"
     if on_cuda:
         torch.cuda.set_device(group.local_rank)
     if not dist.is_initialized():

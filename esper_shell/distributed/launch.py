@@ -11,6 +11,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import torch
 import torch.multiprocessing as mp
 
 from esper_shell.distributed.collective import Collective, close, from_environment
@@ -32,7 +33,7 @@ def _worker(rank: int, world: int, port: int, body: Callable[..., None], args: t
             "WORLD_SIZE": str(world),
         }
     )
-    collective: Collective = from_environment("cpu")
+    collective: Collective = from_environment(torch.device("cpu"))
     try:
         body(collective, *args)
     finally:

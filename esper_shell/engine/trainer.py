@@ -61,7 +61,7 @@ from esper_core import (
 from esper_shell.checkpoint import model_payload, restore_model
 from esper_shell.distributed.collective import Collective, SingleProcess, rank_rng, train_shards
 from esper_shell.distributed.data_parallel import DataParallelModel
-from esper_shell.engine.device import MachineConfig
+from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.engine.evaluation import Evaluation, evaluate
 from esper_shell.engine.optimizers import SeedOptimizers
 from esper_shell.engine.summary import EpochResult, EpochSummary
@@ -97,7 +97,7 @@ class Trainer:
         self.config = config
         self.task = task
         self.collective = collective or SingleProcess()
-        self.device = self.collective.device(machine.device)
+        self.device = self.collective.local_device(resolve_device(machine.device))
         torch.set_num_threads(machine.threads)
         self._rng_state = torch.Generator().manual_seed(config.seed).get_state()
         with self._own_rng():

@@ -15,7 +15,7 @@ from rich.table import Table
 from esper_core import ConfigError, CustomControllerConfig, EsperError, RunConfig, from_primitives, to_primitives
 from esper_core.ppo_config import PPOConfig
 from esper_shell.distributed.collective import Collective, close, from_environment
-from esper_shell.engine.device import MachineConfig
+from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.errors import unwrap
 from esper_shell.rl.train import PPORun, UpdateLog, resume_ppo, start_ppo, train_ppo
 from esper_shell.tasks import get_task
@@ -143,7 +143,7 @@ def ppo(
     }
     collective: Collective | None = None
     try:
-        collective = from_environment(device or "auto")
+        collective = from_environment(resolve_device(device or "auto"))
         if resume is not None:
             given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
             given += ["--run-dir"] if run_dir is not None else []
