@@ -30,11 +30,11 @@ from esper_shell.distributed.collective import (
     shard,
     train_shards,
 )
+from esper_shell.distributed.launch import spawn
 from esper_shell.engine.run import Run
 from esper_shell.errors import CheckpointError
 from esper_shell.runs import resume, start, train
 from esper_shell.tasks import Task, get_task
-from esper_shell.distributed.launch import spawn
 
 EPOCHS = 6
 POISONED_CALL = 40  # a batch of epoch 2 on rank 1 (digits: 23 batches an epoch)
@@ -43,7 +43,11 @@ POISONED_CALL = 40  # a batch of epoch 2 on rank 1 (digits: 23 batches an epoch)
 def _config(controller: Any = None, epochs: int = EPOCHS) -> RunConfig:
     """Germinates at once in every slot, so a few epochs see every stage and many parameter sets."""
     heuristic = HeuristicConfig(
-        min_epoch=1, plateau_epochs=0, max_concurrent=3, blueprints=("conv_light", "depthwise"), blend=BlendAlgorithm.LINEAR
+        min_epoch=1,
+        plateau_epochs=0,
+        max_concurrent=3,
+        blueprints=("conv_light", "depthwise"),
+        blend=BlendAlgorithm.LINEAR,
     )
     return RunConfig(
         task="digits",
@@ -236,6 +240,10 @@ class TestCollectiveAlone:
     def test_a_single_process_trains_on_every_batch_with_share_one(self) -> None:
         batches = [(torch.zeros(5, 1), torch.zeros(5)), (torch.zeros(1, 1), torch.zeros(1))]
         assert [share for _, _, share in train_shards(batches, SingleProcess())] == [1.0, 1.0]
+
+    def test_a_single_process_trains_the_bare_model_without_ddp(self) -> None:
+        run = start("digits", _config())
+        assert run.trainer.parallel.for_training() is run.trainer.model
 
     def test_on_root_alone_runs_the_work_and_raises_its_error(self) -> None:
         assert on_root(SingleProcess(), lambda: 3) == 3

@@ -13,10 +13,10 @@ import torch
 from esper_core import ConfigError, CustomControllerConfig, RunConfig
 from esper_core.ppo_config import PPOConfig
 from esper_shell.distributed.collective import ProcessGroup, SingleProcess
+from esper_shell.distributed.launch import spawn
 from esper_shell.rl.distributed import local_envs, rank_seed
 from esper_shell.rl.train import resume_ppo, start_ppo, train_ppo
 from esper_shell.tasks import get_task
-from esper_shell.distributed.launch import spawn
 
 PPO = PPOConfig(n_envs=2, episode_epochs=2)
 EPISODES = 4  # two updates

@@ -219,7 +219,9 @@ def rank_rng(seed: int, epoch: int, collective: Collective) -> Iterator[None]:
         torch.set_rng_state(outer)
 
 
-def train_shards(batches: Iterable[Batch], collective: Collective) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+def train_shards(
+    batches: Iterable[Batch], collective: Collective
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
     """This rank's slice of every global batch big enough to give each rank an example, and its share.
 
     ``share`` = local examples x world size / global examples: scaling the local mean loss by it

@@ -64,5 +64,7 @@ def evaluate(
     total_correct, *total_ablated, count = collective.all_reduce_sum(counts).tolist()
     loss_sum = collective.all_reduce_sum(loss_sum)
     accuracy = PERCENT * total_correct / count
-    contributions = {slot_id: accuracy - PERCENT * hits / count for slot_id, hits in zip(ablate, total_ablated, strict=True)}
+    contributions = {
+        slot_id: accuracy - PERCENT * hits / count for slot_id, hits in zip(ablate, total_ablated, strict=True)
+    }
     return Evaluation(accuracy=accuracy, loss=loss_sum.item() / count, contributions=contributions)

@@ -229,7 +229,12 @@ class Trainer:
     def _validate(self) -> Evaluation:
         measured = tuple(slot_id for slot_id, slot in self.model.seed_slots.items() if is_measured(slot.state))
         return evaluate(
-            self.model, self.task.val, ablate=measured, loss=self.task.loss, device=self.device, collective=self.collective
+            self.model,
+            self.task.val,
+            ablate=measured,
+            loss=self.task.loss,
+            device=self.device,
+            collective=self.collective,
         )
 
     def _live_seed_parameters(self) -> dict[str, list[torch.nn.Parameter]]:

@@ -131,7 +131,9 @@ class RewardScaler:
         self.return_stats = RunningMeanStd((), config)
         self.returns = torch.zeros(n_envs, dtype=torch.float64)
 
-    def scale(self, rewards: torch.Tensor, gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    def scale(
+        self, rewards: torch.Tensor, gather: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Fold one reward per env into the running returns, then scale the rewards.
 
         ``gather`` (under torchrun) gives every rank's returns, so the scale is the one every env shares.

@@ -34,8 +34,8 @@ from esper_shell.blueprints import blueprint_names
 from esper_shell.distributed.collective import Collective, SingleProcess, on_root
 from esper_shell.engine.device import MachineConfig
 from esper_shell.errors import CheckpointError, unwrap
-from esper_shell.rl.distributed import gather_observations, local_envs, rank_seed
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
+from esper_shell.rl.distributed import gather_observations, local_envs, rank_seed
 from esper_shell.rl.env import VecEnv
 from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser, RewardScaler
 from esper_shell.rl.policy import PolicyNetwork
