@@ -93,7 +93,7 @@ class SingleProcess:
 
 @attrs.frozen
 class ProcessGroup:
-    """The default torch.distributed process group: gloo on CPU, NCCL on CUDA."""
+    """The default torch.distributed process group: gloo on CPU, NCCL for CUDA tensors."""
 
     rank: int
     world_size: int
@@ -140,8 +140,9 @@ class ProcessGroup:
 def from_environment(device: torch.device, environ: Mapping[str, str] | None = None) -> Collective:
     """The collective torchrun's variables describe; ``SingleProcess`` outside torchrun or with one rank.
 
-    ``device`` is the run's resolved ``--device``. Initialises the default process group
-    (NCCL when the ranks train on CUDA, else gloo).
+    ``device`` is the run's resolved ``--device``. Initialises the default process group:
+    gloo on the CPU; on CUDA, NCCL for CUDA tensors and gloo for CPU ones (PPO's policy and
+    statistics live on the CPU whatever device the hosts train on).
     """
     environ = os.environ if environ is None else environ
     world = int(environ.get("WORLD_SIZE", "1"))
@@ -155,7 +156,7 @@ def from_environment(device: torch.device, environ: Mapping[str, str] | None = N
     if on_cuda:
         torch.cuda.set_device(group.local_rank)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if on_cuda else "gloo", timeout=TIMEOUT)
+        dist.init_process_group("cpu:gloo,cuda:nccl" if on_cuda else "gloo", timeout=TIMEOUT)
     return group
 
 
