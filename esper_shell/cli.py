@@ -26,7 +26,8 @@ from rich.table import Table
 from esper_core import ConfigError, EsperError, parse_slot_id
 from esper_shell.bench.cli import bench_app
 from esper_shell.config_file import RunFlags, build_run_config
-from esper_shell.engine.device import MachineConfig
+from esper_shell.distributed.collective import Collective, close, from_environment
+from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.engine.run import Run
 from esper_shell.engine.summary import EpochSummary
 from esper_shell.outcome.architecture import Architecture, architecture_of, start_from_scratch
@@ -171,7 +172,10 @@ def _run(
     architecture_dir: Path | None = None,
 ) -> None:
     run: Run | None = None
+    collective: Collective | None = None
     try:
+        # Under torchrun: one data-parallel run over every rank (docs/scale.md); else one process.
+        collective = from_environment(resolve_device(machine["device"] or "auto"))
         if resume_dir is not None:
             given = flags.given() + (["--config"] if config_file is not None else [])
             given += ["--run-dir"] if run_dir is not None else []
@@ -179,7 +183,9 @@ def _run(
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
             run = resume(
-                resume_dir, machine=_machine(machine) if any(v is not None for v in machine.values()) else None
+                resume_dir,
+                machine=_machine(machine) if any(v is not None for v in machine.values()) else None,
+                collective=collective,
             )
             saved = run.config.controller.kind
             if _command_for(saved) != command:
@@ -192,8 +198,13 @@ def _run(
             run = start_from_scratch(config.task, config, architecture, machine=machine_config, run_dir=run_dir)
         else:
             config = build_run_config(command, config_file, flags)
-            run = start(config.task, config, machine=_machine(machine, task=config.task), run_dir=run_dir)
-        _drive(run, quiet)
+            run = start(
+                config.task, config, machine=_machine(machine, task=config.task), run_dir=run_dir, collective=collective
+            )
+        if collective.is_root:
+            _drive(run, quiet)
+        else:
+            train(run)
     except EsperError as error:
         raise _fail(str(error)) from None
     except KeyboardInterrupt:
@@ -204,6 +215,9 @@ def _run(
         else:
             typer.echo(INTERRUPTED_MESSAGE.format(epoch=epoch, command=command, path=directory.path), err=True)
         raise typer.Exit(code=130) from None
+    finally:
+        if collective is not None:
+            close(collective)
 
 
 def _grown_defaults(flags: RunFlags, architecture: Architecture) -> RunFlags:

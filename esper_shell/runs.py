@@ -4,6 +4,9 @@
 optional controller object; it builds everything (data, host, slots, controller, device)
 and checks it before any file is written. ``resume`` rebuilds a stopped run from its
 directory; give it the same task object and controller when the run used your own.
+
+Under torchrun (``collective``, docs/scale.md) every rank builds the same run; rank 0 alone
+creates or reads the run directory and writes into it, and hands what it read to the others.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from esper_core import (
     to_primitives,
 )
 from esper_shell.controllers import build_controller, controller_name
+from esper_shell.distributed.collective import Collective, SingleProcess, on_root
 from esper_shell.engine.device import MachineConfig
 from esper_shell.engine.run import Run, train
 from esper_shell.engine.run_files import RunDirectory
@@ -38,6 +42,11 @@ __all__ = ["Run", "resume", "start", "train"]
 TASK_NAME_MESSAGE = "The config names task {config!r}, but the task object given is {task!r}; make them agree."
 USER_TASK_MESSAGE = (
     "This run trained on your own task {task!r}: pass the same task object again, resume(run_dir, task=...)."
+)
+WORLD_SIZE_MESSAGE = (
+    "{path} was trained by {saved} process(es) and this launch has {world}: resume it with the same "
+    "world size (torchrun --nproc_per_node {saved} ... , or no torchrun for 1), since each rank's "
+    "shard of every batch depends on it."
 )
 
 
@@ -64,8 +73,9 @@ def _build(
     machine: MachineConfig,
     directory: RunDirectory | None,
     sinks: Iterable[TelemetrySink],
+    collective: Collective,
 ) -> Run:
-    trainer = Trainer(config, task, machine=machine)
+    trainer = Trainer(config, task, machine=machine, collective=collective)
     model = trainer.model
     built = build_controller(
         config.controller,
@@ -74,6 +84,9 @@ def _build(
         lifecycle=config.lifecycle,
         given=controller,
     )
+    # Rank 0 alone writes the run directory and telemetry.
+    if not collective.is_root:
+        directory, sinks = None, ()
     return Run(trainer, built, machine=machine, directory=directory, sinks=sinks)
 
 
@@ -85,6 +98,7 @@ def start(
     machine: MachineConfig | None = None,
     run_dir: Path | None = None,
     sinks: Iterable[TelemetrySink] = (),
+    collective: Collective | None = None,
 ) -> Run:
     """A fresh run; every check (task, slots, blueprints, data, device, run dir) happens before any file is written.
 
@@ -99,13 +113,19 @@ def start(
         machine = (
             MachineConfig(threads=TASKS[task].threads) if isinstance(task, str) and task in TASKS else MachineConfig()
         )
+    collective = collective or SingleProcess()
     directory = RunDirectory(Path(run_dir)) if run_dir is not None else None
-    run = _build(config, _resolve_task(task, config, machine), controller, machine, directory, sinks)
+    run = _build(config, _resolve_task(task, config, machine), controller, machine, directory, sinks, collective)
     if directory is not None:
-        directory.create(
-            {"run": to_primitives(config), "machine": to_primitives(machine), "device": str(run.trainer.device)}
-        )
-        run.sinks = (*run.sinks, JsonlSink(directory.events))
+        saved = {
+            "run": to_primitives(config),
+            "machine": to_primitives(machine),
+            "device": str(run.trainer.device),
+            "world_size": collective.world_size,
+        }
+        on_root(collective, lambda: directory.create(saved))
+    if run.directory is not None:
+        run.sinks = (*run.sinks, JsonlSink(run.directory.events))
     run.emit(
         [
             TelemetryEvent(
@@ -123,13 +143,16 @@ def resume(
     controller: Controller[Any] | None = None,
     machine: MachineConfig | None = None,
     sinks: Iterable[TelemetrySink] = (),
+    collective: Collective | None = None,
 ) -> Run:
     """Rebuild a stopped run from its checkpoint; it continues as if it had never stopped.
 
-    ``machine`` defaults to the options the run was started with.
+    ``machine`` defaults to the options the run was started with. Under torchrun the world
+    size must be the one the run was started with.
     """
+    collective = collective or SingleProcess()
     directory = RunDirectory(Path(run_dir))
-    state = directory.load()
+    state = on_root(collective, lambda: _load(directory, collective.world_size))
     prefix = f"{directory.checkpoint}: "
     config = unwrap(from_primitives(state["config"], RunConfig), CheckpointError, prefix=prefix)
     if machine is None:
@@ -137,7 +160,18 @@ def resume(
     if task is None and config.task not in TASKS:
         raise ConfigError(USER_TASK_MESSAGE.format(task=config.task), value=config.task)
     resolved = _resolve_task(task if task is not None else config.task, config, machine)
-    run = _build(config, resolved, controller, machine, directory, sinks)
+    run = _build(config, resolved, controller, machine, directory, sinks, collective)
     run.load_state_dict(state, path=directory.checkpoint)
-    run.sinks = (*run.sinks, JsonlSink(directory.events))
+    if run.directory is not None:
+        run.sinks = (*run.sinks, JsonlSink(run.directory.events))
     return run
+
+
+def _load(directory: RunDirectory, world_size: int) -> dict[str, Any]:
+    """The checkpoint, refused if another number of processes trained it (runs before torchrun: one)."""
+    state = directory.load()
+    saved = state.get("world_size", 1)
+    if saved != world_size:
+        message = WORLD_SIZE_MESSAGE.format(path=directory.path, saved=saved, world=world_size)
+        raise ConfigError(message, value=world_size)
+    return state

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from esper_core import EsperError
-from esper_shell.bench import counterfactual, outcome, overhead, rl
+from esper_shell.bench import counterfactual, ddp, outcome, overhead, rl
 
 bench_app = typer.Typer(
     help="Benchmarks: each prints figures measured side by side in one run.",
@@ -98,3 +98,12 @@ def rl_command(
 ) -> None:
     """The learned controller: overhead per epoch, env throughput, outcome vs heuristic and static."""
     typer.echo(rl.report(rl.RLBenchConfig(episodes=episodes)))
+
+
+@bench_app.command("ddp")
+def ddp_command(
+    task: Annotated[str, typer.Option(help="Task preset.")] = ddp.DDPBenchConfig().task,
+    repeats: Annotated[int, typer.Option(help="Timed epochs of each kind.")] = ddp.DDPBenchConfig().repeats,
+) -> None:
+    """Data-parallel throughput for 1 and 2 ranks on this machine: samples/s, communication share, PPO env-steps/s."""
+    typer.echo(ddp.report(ddp.DDPBenchConfig(task=task, repeats=repeats)))

@@ -3,6 +3,10 @@
 The controller is an object passed in (``esper_shell.runs`` builds the built-in ones from the
 config); the run only asks it for a decision at the epoch's decision point, and keeps its
 state, so that the controller's memory is checkpointed and resumed like everything else.
+
+Under torchrun the controller decides on rank 0 alone and its action is broadcast at the
+decision point, so every rank applies the same action whatever the controller is (a sampling
+policy, your own object); the other ranks' controllers are never asked.
 """
 
 from __future__ import annotations
@@ -70,8 +74,11 @@ class Run:
         return result.summary
 
     def _decide(self, observation: Observation) -> FactoredAction:
-        action, self.controller_state = self.controller.decide(self.controller_state, observation)
-        return action
+        collective = self.trainer.collective
+        action: FactoredAction | None = None
+        if collective.is_root:
+            action, self.controller_state = self.controller.decide(self.controller_state, observation)
+        return collective.broadcast_object(action)
 
     def metrics(self) -> dict[str, Any]:
         return final_metrics(self.trainer.history, self.trainer.model)
@@ -81,6 +88,7 @@ class Run:
         return {
             "final": self.metrics(),
             "device": str(self.trainer.device),
+            "world_size": self.trainer.collective.world_size,
             "epochs": [attrs.asdict(s) for s in self.trainer.history],
         }
 
@@ -88,6 +96,7 @@ class Run:
         return {
             "config": to_primitives(self.config),
             "machine": to_primitives(self.machine),
+            "world_size": self.trainer.collective.world_size,
             "trainer": self.trainer.state_dict(),
             "controller_state": to_primitives(self.controller_state),
         }

@@ -11,6 +11,11 @@ between epochs except the trainer's own state; the model's epoch counter is the 
 Each trainer owns its stream of torch's global RNG (seed modules are initialised from it):
 swapped in while its epoch runs and out again at the ``yield``, so many trainers stepped in
 turn give exactly what each would alone.
+
+Under torchrun the trainer is one rank of a data-parallel run (``collective``, docs/scale.md):
+it trains on its slice of every global batch through DDP, and every figure the epoch decides
+on (train loss, validation, contributions) is summed over the ranks first, so the governor,
+the signals and the lifecycle step see the same numbers on every rank.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ from esper_core import (
     update_signals,
 )
 from esper_shell.checkpoint import model_payload, restore_model
+from esper_shell.distributed.collective import Collective, SingleProcess, rank_rng, train_shards
+from esper_shell.distributed.data_parallel import DataParallelModel
 from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.engine.evaluation import Evaluation, evaluate
 from esper_shell.engine.optimizers import SeedOptimizers
@@ -78,11 +85,19 @@ DIVERGED_MESSAGE = (
 class Trainer:
     """One run of one task: model, optimizers, data order, governor and signals. Decides nothing."""
 
-    def __init__(self, config: RunConfig, task: Task, *, machine: MachineConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        task: Task,
+        *,
+        machine: MachineConfig | None = None,
+        collective: Collective | None = None,
+    ) -> None:
         machine = machine or MachineConfig()
         self.config = config
         self.task = task
-        self.device = resolve_device(machine.device)
+        self.collective = collective or SingleProcess()
+        self.device = self.collective.local_device(resolve_device(machine.device))
         torch.set_num_threads(machine.threads)
         self._rng_state = torch.Generator().manual_seed(config.seed).get_state()
         with self._own_rng():
@@ -91,6 +106,7 @@ class Trainer:
         self.host_optimizer = self._optimizer(self.model.host_parameters())
         self.seed_optimizers = SeedOptimizers(self._optimizer)
         self.model.add_module_listener(self.seed_optimizers.on_module_change)
+        self.parallel = DataParallelModel(self.model, self.collective)
         self.signals = SignalTracker()
         self.governor = GovernorState()
         self.health = GradientHealthMonitor()
@@ -181,30 +197,45 @@ class Trainer:
         return lr
 
     def _train(self) -> float:
-        model, device, loss_fn = self.model, self.device, self.task.loss
-        model.train()
+        device, loss_fn, world = self.device, self.task.loss, self.collective.world_size
+        self.model.train()
+        network = self.parallel.for_training()
         loss_sum = torch.zeros((), device=device)
         count = 0
-        for x, y in self.task.train(self.data_generator, self.config.training.batch_size):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = loss_fn(model(x), y)
-            self.host_optimizer.zero_grad(set_to_none=True)
-            for optimizer in self.seed_optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.health.due(self.step):
-                self.health.measure(model.host_parameters(), self._live_seed_parameters())
-            self.host_optimizer.step()
-            for optimizer in self.seed_optimizers:
-                optimizer.step()
-            loss_sum += loss.detach() * y.shape[0]
-            count += y.shape[0]
-            self.step += 1
+        batches = self.task.train(self.data_generator, self.config.training.batch_size)
+        with rank_rng(self.config.seed, self.model.epoch, self.collective):
+            for x, y, share in train_shards(batches, self.collective):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                loss = loss_fn(network(x), y)
+                self.host_optimizer.zero_grad(set_to_none=True)
+                for optimizer in self.seed_optimizers:
+                    optimizer.zero_grad(set_to_none=True)
+                # DDP averages the ranks' gradients; ``share`` makes that the global batch's mean.
+                (loss if share == 1.0 else loss * share).backward()
+                if self.health.due(self.step):
+                    self.health.measure(self.model.host_parameters(), self._live_seed_parameters())
+                self.host_optimizer.step()
+                for optimizer in self.seed_optimizers:
+                    optimizer.step()
+                loss_sum += loss.detach() * y.shape[0]
+                count += y.shape[0]
+                self.step += 1
+        self.parallel.sync_buffers()
+        loss_sum = self.collective.all_reduce_sum(loss_sum)
+        if world > 1:
+            count = int(self.collective.all_reduce_sum(torch.tensor(count, device=device)).item())
         return loss_sum.item() / count
 
     def _validate(self) -> Evaluation:
         measured = tuple(slot_id for slot_id, slot in self.model.seed_slots.items() if is_measured(slot.state))
-        return evaluate(self.model, self.task.val, ablate=measured, loss=self.task.loss, device=self.device)
+        return evaluate(
+            self.model,
+            self.task.val,
+            ablate=measured,
+            loss=self.task.loss,
+            device=self.device,
+            collective=self.collective,
+        )
 
     def _live_seed_parameters(self) -> dict[str, list[torch.nn.Parameter]]:
         return {

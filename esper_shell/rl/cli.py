@@ -14,7 +14,8 @@ from rich.table import Table
 
 from esper_core import ConfigError, CustomControllerConfig, EsperError, RunConfig, from_primitives, to_primitives
 from esper_core.ppo_config import PPOConfig
-from esper_shell.engine.device import MachineConfig
+from esper_shell.distributed.collective import Collective, close, from_environment
+from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.errors import unwrap
 from esper_shell.rl.train import PPORun, UpdateLog, resume_ppo, start_ppo, train_ppo
 from esper_shell.tasks import get_task
@@ -149,23 +150,33 @@ def ppo(
         "episode_epochs": episode_epochs,
         "data_dir": None if data_dir is None else str(data_dir),
     }
+    collective: Collective | None = None
     try:
+        collective = from_environment(resolve_device(device or "auto"))
         if resume is not None:
             given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
             given += ["--run-dir"] if run_dir is not None else []
             given += ["--reward"] if reward is not None else []
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
-            run, directory = resume_ppo(resume, episodes=episodes)
+            run, directory = resume_ppo(resume, episodes=episodes, collective=collective)
             _check_episodes(run.episodes, run.ppo.n_envs)
         else:
             config, ppo_config, machine = _configs(options, reward or RewardMode.shaped)
             total = episodes or DEFAULT_EPISODES
             _check_episodes(total, ppo_config.n_envs)
-            run, directory = start_ppo(config, ppo_config, episodes=total, run_dir=run_dir, machine=machine)
-        _drive(run, directory)
+            run, directory = start_ppo(
+                config, ppo_config, episodes=total, run_dir=run_dir, machine=machine, collective=collective
+            )
+        if collective.is_root:
+            _drive(run, directory)
+        else:
+            train_ppo(run, None)
     except EsperError as error:
         raise _fail(str(error)) from None
+    finally:
+        if collective is not None:
+            close(collective)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,8 @@ Welford's update, so their result does not depend on how the samples were batche
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 import torch
 from attrs.validators import ge, gt
@@ -129,10 +131,15 @@ class RewardScaler:
         self.return_stats = RunningMeanStd((), config)
         self.returns = torch.zeros(n_envs, dtype=torch.float64)
 
-    def scale(self, rewards: torch.Tensor) -> torch.Tensor:
-        """Fold one reward per env into the running returns, then scale the rewards."""
+    def scale(
+        self, rewards: torch.Tensor, gather: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Fold one reward per env into the running returns, then scale the rewards.
+
+        ``gather`` (under torchrun) gives every rank's returns, so the scale is the one every env shares.
+        """
         self.returns = self.returns * self.gamma + rewards.to(torch.float64)
-        self.return_stats.update(self.returns)
+        self.return_stats.update(self.returns if gather is None else gather(self.returns))
         scaled = rewards.to(torch.float64) / torch.sqrt(self.return_stats.var + self.config.epsilon)
         return scaled.clamp(-self.config.clip, self.config.clip).to(torch.float32)
 

@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from esper_core.ppo_config import PPOConfig
+from esper_shell.distributed.collective import Collective, SingleProcess
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, select
+from esper_shell.rl.distributed import average_gradients, mean_over_ranks
 from esper_shell.rl.policy import PolicyNetwork
 
 # Keeps the advantage normalisation finite when a minibatch's advantages are all equal.
@@ -99,8 +101,14 @@ def ppo_update(
     config: PPOConfig,
     entropy_coefficient: float,
     generator: torch.Generator,
+    collective: Collective | None = None,
 ) -> UpdateStats:
-    """``config.update_epochs`` passes over ``batch`` in ``config.minibatches`` shuffled minibatches."""
+    """``config.update_epochs`` passes over ``batch`` in ``config.minibatches`` shuffled minibatches.
+
+    Under torchrun every rank passes over its own rollout; the ranks take each step together,
+    on their averaged gradients, and stop early together on their mean KL.
+    """
+    collective = collective or SingleProcess()
     totals = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
     steps, last_kl, stopped_early = 0, 0.0, False
     minibatches = min(config.minibatches, batch.size)
@@ -114,7 +122,7 @@ def ppo_update(
             )
             mb_old_log_prob = batch.log_prob[mb_rows]
             mb_kl = approx_kl(new.log_prob, mb_old_log_prob)
-            last_kl = mb_kl.item()
+            last_kl = mean_over_ranks(mb_kl.item(), collective)
             if last_kl > config.target_kl:
                 stopped_early = True
                 break
@@ -127,6 +135,7 @@ def ppo_update(
 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(policy.parameters(), collective)
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             optimizer.step()
 
@@ -137,5 +146,5 @@ def ppo_update(
             totals["clip_fraction"] += clip_fraction(new.log_prob, mb_old_log_prob, config.clip).item()
         if stopped_early:
             break
-    means = {name: total / max(steps, 1) for name, total in totals.items()}
+    means = {name: mean_over_ranks(total / max(steps, 1), collective) for name, total in totals.items()}
     return UpdateStats(**means, approx_kl=last_kl, steps=steps, stopped_early=stopped_early)

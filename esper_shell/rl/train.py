@@ -9,6 +9,10 @@ terminal bonus is paid), not a time-limit truncation of a process that would go 
 The policy samples with its own ``torch.Generator`` (each env's ``Trainer`` reseeds the
 global RNG), and every episode's seed comes from the episode counter, so a run resumed
 from a checkpoint continues exactly as the uninterrupted run would have.
+
+Under torchrun (``collective``) the envs are spread over the ranks and the policy is shared
+(``esper_shell.rl.distributed``); rank 0 writes the run directory, and the checkpoint holds
+every rank's sampling generator, so a resume with the same world size continues exactly.
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ from typing import Any
 import attrs
 import torch
 
-from esper_core import RunConfig
+from esper_core import ConfigError, RunConfig
 from esper_core.features import feature_layout
 from esper_core.gae import gae
 from esper_core.ppo_config import PPOConfig, entropy_coef
 from esper_core.serialization import from_primitives, to_primitives
 from esper_shell.blueprints import blueprint_names
 from esper_shell.checkpoint_files import plain_equals
+from esper_shell.distributed.collective import Collective, SingleProcess, on_root
 from esper_shell.engine.device import MachineConfig
 from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
+from esper_shell.rl.distributed import gather_observations, local_envs, rank_seed
 from esper_shell.rl.env import VecEnv
 from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser, RewardScaler
 from esper_shell.rl.policy import PolicyNetwork
@@ -43,6 +49,10 @@ CHECKPOINT_FORMAT = "esper.ppo"
 CHECKPOINT_VERSION = 1
 
 NOT_A_PPO_RUN_MESSAGE = "{path} is not an Esper PPO checkpoint (expected format {fmt!r} version {version})."
+WORLD_SIZE_MESSAGE = (
+    "{path} was trained by {saved} process(es) and this launch has {world}: resume it with the same "
+    "world size (torchrun --nproc_per_node {saved} ..., or no torchrun for 1)."
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -72,9 +82,16 @@ class PPORun:
     """Everything one PPO training run holds: envs, policy, optimizer, normalisers, RNG and counters."""
 
     def __init__(
-        self, config: RunConfig, ppo: PPOConfig, *, episodes: int, machine: MachineConfig | None = None
+        self,
+        config: RunConfig,
+        ppo: PPOConfig,
+        *,
+        episodes: int,
+        machine: MachineConfig | None = None,
+        collective: Collective | None = None,
     ) -> None:
         preset = get_task(config.task)
+        self.collective = collective or SingleProcess()
         self.machine = machine or MachineConfig(threads=preset.threads)
         # An episode is a whole run: its learning-rate schedule spans the episode's epochs.
         self.config = attrs.evolve(config, training=attrs.evolve(config.training, epochs=ppo.episode_epochs))
@@ -82,7 +99,7 @@ class PPORun:
         self.envs = VecEnv(
             self.config,
             lambda seed: preset.task(seed, batch_size, data_dir),
-            n_envs=ppo.n_envs,
+            n_envs=local_envs(ppo.n_envs, self.collective),
             reward=ppo.reward,
             machine=self.machine,
         )
@@ -96,8 +113,8 @@ class PPORun:
         normaliser = ObservationNormaliser(self.layout.global_size, self.layout.slot_size, NormaliserConfig())
         self.policy = Policy(network=network, normaliser=normaliser, features=ppo.features, mask_value=ppo.mask_value)
         self.optimizer = torch.optim.Adam(network.parameters(), lr=ppo.lr, eps=ppo.adam_eps)
-        self.reward_scaler = RewardScaler(ppo.n_envs, gamma=ppo.gamma, config=NormaliserConfig())
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.reward_scaler = RewardScaler(self.envs.n_envs, gamma=ppo.gamma, config=NormaliserConfig())
+        self.generator = torch.Generator().manual_seed(rank_seed(config.seed, self.collective))
         self.episodes_done = 0
         self.history: list[UpdateLog] = []
 
@@ -106,8 +123,14 @@ class PPORun:
         return self.episodes_done >= self.episodes
 
     def state_dict(self) -> dict[str, Any]:
-        """Tensors and primitives only: the checkpoint loads with the default ``torch.load``."""
+        """Tensors and primitives only: the checkpoint loads with the default ``torch.load``.
+
+        Every rank calls it (the ranks' generators are gathered); rank 0 writes it.
+        """
+        generators = self.collective.all_gather_objects(self.generator.get_state())
         return {
+            "world_size": self.collective.world_size,
+            "rank_generators": generators,
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "run_config": to_primitives(self.config),
@@ -129,7 +152,7 @@ class PPORun:
         self.policy.normaliser.load_state_dict(policy.normaliser.state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
-        self.generator.set_state(state["generator"])
+        self.generator.set_state(state.get("rank_generators", [state["generator"]])[self.collective.rank])
         self.episodes_done = state["episodes_done"]
         self.history = [UpdateLog(**log) for log in state["history"]]
 
@@ -147,12 +170,13 @@ def run_update(run: PPORun) -> UpdateLog:
     logprobs, values, rewards, raw_rewards, terminals = [], [], [], [], []
     refused = rollbacks = 0
     started = time.perf_counter()
-    observations = envs.reset(run.episodes_done)
+    collective = run.collective
+    observations = envs.reset(run.episodes_done + collective.rank * envs.n_envs)
     env_seconds = time.perf_counter() - started
     for _step in range(ppo.episode_epochs):
         started = time.perf_counter()
         raw, masks = observe(observations, layout, ppo.features, gates)
-        policy.normaliser.update(raw)
+        policy.normaliser.update(gather_observations(raw, collective))
         obs = policy.normaliser.normalise(raw)
         with torch.no_grad():
             step = policy.network.act(obs, masks, mask_value=ppo.mask_value, generator=run.generator)
@@ -167,7 +191,7 @@ def run_update(run: PPORun) -> UpdateLog:
         b_actions.append(step.actions)
         logprobs.append(step.log_prob)
         values.append(step.value)
-        rewards.append(run.reward_scaler.scale(step_rewards))
+        rewards.append(run.reward_scaler.scale(step_rewards, collective.all_gather))
         raw_rewards.append(step_rewards)
         terminals.append([result.terminal for result in results])
         refused += sum(result.refused for result in results)
@@ -215,15 +239,18 @@ def run_update(run: PPORun) -> UpdateLog:
         config=ppo,
         entropy_coefficient=entropy_coef(run.episodes_done / run.episodes, ppo),
         generator=run.generator,
+        collective=collective,
     )
 
-    # 4. Log.
-    run.episodes_done += envs.n_envs
-    outcomes = envs.outcomes()
+    # 4. Log: figures over every rank's envs (the wall times are this rank's).
+    run.episodes_done += ppo.n_envs
+    outcomes = [outcome for part in collective.all_gather_objects(envs.outcomes()) for outcome in part]
+    counts = collective.all_reduce_sum(torch.tensor([refused, rollbacks]))
+    refused, rollbacks = int(counts[0]), int(counts[1])
     log = UpdateLog(
         update=len(run.history),
         episodes=run.episodes_done,
-        mean_reward=torch.stack(raw_rewards).sum(dim=0).mean().item(),
+        mean_reward=collective.all_gather(torch.stack(raw_rewards).sum(dim=0)).mean().item(),
         mean_final_accuracy=sum(o["final_accuracy"] for o in outcomes) / len(outcomes),
         mean_params=sum(o["params"] for o in outcomes) / len(outcomes),
         entropy=stats.entropy,
@@ -231,7 +258,7 @@ def run_update(run: PPORun) -> UpdateLog:
         policy_loss=stats.policy_loss,
         value_loss=stats.value_loss,
         stopped_early=stats.stopped_early,
-        illegal_fraction=refused / (steps * envs.n_envs),
+        illegal_fraction=refused / (steps * ppo.n_envs),
         rollbacks=rollbacks,
         env_seconds=env_seconds,
         controller_seconds=controller_seconds,
@@ -244,26 +271,50 @@ UpdateCallback = Callable[[PPORun, UpdateLog], None]
 
 
 def start_ppo(
-    config: RunConfig, ppo: PPOConfig, *, episodes: int, run_dir: Path | None, machine: MachineConfig | None = None
+    config: RunConfig,
+    ppo: PPOConfig,
+    *,
+    episodes: int,
+    run_dir: Path | None,
+    machine: MachineConfig | None = None,
+    collective: Collective | None = None,
 ) -> tuple[PPORun, PPODirectory | None]:
-    """A fresh run; the task, slots and run directory are checked before any file is written."""
-    run = PPORun(config, ppo, episodes=episodes, machine=machine)
+    """A fresh run; the task, slots and run directory are checked before any file is written.
+
+    The directory is rank 0's alone (None on the other ranks).
+    """
+    collective = collective or SingleProcess()
+    run = PPORun(config, ppo, episodes=episodes, machine=machine, collective=collective)
     directory = PPODirectory(run_dir) if run_dir is not None else None
     if directory is not None:
-        directory.create(
-            {
-                "run": to_primitives(run.config),
-                "ppo": to_primitives(ppo),
-                "machine": to_primitives(run.machine),
-                "device": str(run.envs.device),
-            }
-        )
-    return run, directory
+        saved = {
+            "run": to_primitives(run.config),
+            "ppo": to_primitives(ppo),
+            "machine": to_primitives(run.machine),
+            "device": str(run.envs.device),
+            "world_size": collective.world_size,
+        }
+        on_root(collective, lambda: directory.create(saved))
+    return run, directory if collective.is_root else None
 
 
-def resume_ppo(run_dir: Path, *, episodes: int | None = None) -> tuple[PPORun, PPODirectory]:
-    """Continue a stopped run (to ``episodes`` in all, if given, else to its own target)."""
+def resume_ppo(
+    run_dir: Path, *, episodes: int | None = None, collective: Collective | None = None
+) -> tuple[PPORun, PPODirectory | None]:
+    """Continue a stopped run (to ``episodes`` in all, if given, else to its own target), with its world size."""
+    collective = collective or SingleProcess()
     directory = PPODirectory(run_dir)
+    state = on_root(collective, lambda: _load(directory, collective.world_size))
+    config = _structure(state["run_config"], RunConfig, directory.checkpoint)
+    ppo = _structure(state["ppo_config"], PPOConfig, directory.checkpoint)
+    machine = _structure(state["machine"], MachineConfig, directory.checkpoint)
+    episodes = state["episodes"] if episodes is None else episodes
+    run = PPORun(config, ppo, episodes=episodes, machine=machine, collective=collective)
+    run.load_state_dict(state, path=directory.checkpoint)
+    return run, directory if collective.is_root else None
+
+
+def _load(directory: PPODirectory, world_size: int) -> dict[str, Any]:
     state = directory.load()
     if not plain_equals(state.get("format"), CHECKPOINT_FORMAT) or not plain_equals(
         state.get("version"), CHECKPOINT_VERSION
@@ -271,12 +322,11 @@ def resume_ppo(run_dir: Path, *, episodes: int | None = None) -> tuple[PPORun, P
         raise CheckpointError(
             NOT_A_PPO_RUN_MESSAGE.format(path=directory.checkpoint, fmt=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
         )
-    config = _structure(state["run_config"], RunConfig, directory.checkpoint)
-    ppo = _structure(state["ppo_config"], PPOConfig, directory.checkpoint)
-    machine = _structure(state["machine"], MachineConfig, directory.checkpoint)
-    run = PPORun(config, ppo, episodes=state["episodes"] if episodes is None else episodes, machine=machine)
-    run.load_state_dict(state, path=directory.checkpoint)
-    return run, directory
+    saved = state.get("world_size", 1)
+    if saved != world_size:
+        message = WORLD_SIZE_MESSAGE.format(path=directory.path, saved=saved, world=world_size)
+        raise ConfigError(message, value=world_size)
+    return state
 
 
 def train_ppo(
@@ -291,8 +341,9 @@ def train_ppo(
     while not run.finished and (stop_after is None or done < stop_after):
         log = run_update(run)
         done += 1
+        state = run.state_dict()  # on every rank: it gathers the ranks' generators
         if directory is not None:
-            directory.save(run.state_dict(), policy_payload(run.policy, run.layout, run.ppo))
+            directory.save(state, policy_payload(run.policy, run.layout, run.ppo))
             directory.write_summary({"updates": [attrs.asdict(entry) for entry in run.history]})
         if on_update is not None:
             on_update(run, log)
