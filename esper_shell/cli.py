@@ -12,16 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import attrs
 import typer
 from returns.result import Failure
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from esper_core import (
@@ -33,10 +27,13 @@ from esper_core import (
 )
 from esper_shell.bench.cli import bench_app
 from esper_shell.engine.run import final_metrics, resume, start, train
-from esper_shell.engine.trainer import EpochSummary, Trainer
+from esper_shell.engine.trainer import Trainer
+from esper_shell.report.cli import register as register_report
 from esper_shell.rl.cli import register as register_ppo
 from esper_shell.tasks import TASKS, get_task
-from esper_shell.telemetry import ConsoleSink
+from esper_shell.telemetry.launch import attach_probes, launch_sinks
+from esper_shell.telemetry.live import console_view
+from esper_shell.telemetry.stream import TelemetryOptions, read_meta
 
 MULTI_VALUE_OPTIONS = frozenset({"--slots"})
 INVALID_SLOT_MESSAGE = (
@@ -63,6 +60,8 @@ Examples:
   esper-train slots --task pydoc                         # the grid of a task's host
   esper-train ppo --episodes 200 --run-dir runs/ppo      # learn a controller with PPO
   esper-train heuristic --policy runs/ppo/policy.pt      # let the learned policy decide
+  esper-train heuristic --run-dir runs/b --tensorboard --csv --shapley-every 5
+  esper-train report runs/a                              # plots and report.md in runs/a/report/
 """
 
 app = typer.Typer(
@@ -74,6 +73,7 @@ app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 register_ppo(app)
+register_report(app)
 stderr = Console(stderr=True)
 
 Task = Annotated[str | None, typer.Option(help=f"Task preset: {', '.join(TASKS)} (default digits).")]
@@ -91,7 +91,15 @@ PolicyFile = Annotated[
     Path | None,
     typer.Option("--policy", help="Let a policy trained by 'esper-train ppo' decide (RUN_DIR/policy.pt)."),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No lifecycle lines on the console.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No live panel or lifecycle lines: a progress bar only.")]
+TensorBoard = Annotated[
+    bool, typer.Option("--tensorboard", help="Also write TensorBoard scalars to RUN_DIR/tensorboard (needs --run-dir).")
+]
+Csv = Annotated[bool, typer.Option("--csv", help="Also write RUN_DIR/epochs.csv, one row per epoch (needs --run-dir).")]
+ShapleyEvery = Annotated[
+    int | None,
+    typer.Option("--shapley-every", min=1, help="Every K epochs, Shapley values of the blended seeds (default off)."),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -135,37 +143,10 @@ def build_config(controller: str, config_file: Path | None, overrides: dict[str,
     return result.unwrap()
 
 
-def _progress_callback(progress: Progress, task_id: Any) -> Any:
-    def on_epoch(trainer: Trainer, summary: EpochSummary) -> None:
-        progress.update(
-            task_id,
-            completed=trainer.epoch,
-            status=f"acc {summary.val_accuracy:5.1f}%  live {summary.live_seeds}  fossil {summary.fossilized_seeds}",
-        )
-
-    return on_epoch
-
-
-def _drive(trainer: Trainer, directory: Any, quiet: bool) -> None:
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=False,
-    )
-    if not quiet:
-        trainer.sinks = (*trainer.sinks, ConsoleSink(progress.console))
-    with progress:
-        task_id = progress.add_task(
-            f"{trainer.config.controller} {trainer.config.task}",
-            total=trainer.total_epochs,
-            completed=trainer.epoch,
-            status="",
-        )
-        train(trainer, directory, on_epoch=_progress_callback(progress, task_id))
+def _drive(trainer: Trainer, directory: Any, quiet: bool, telemetry: TelemetryOptions) -> None:
+    attach_probes(trainer, telemetry)
+    with console_view(trainer, quiet=quiet, console=stderr) as view:
+        train(trainer, directory, on_epoch=view.on_epoch)
     _print_summary(trainer, directory)
 
 
@@ -218,15 +199,18 @@ def _run(
     resume_dir: Path | None,
     config_file: Path | None,
     quiet: bool,
+    telemetry: TelemetryOptions,
 ) -> None:
     try:
         if resume_dir is not None:
             given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
             given += ["--config"] if config_file is not None else []
             given += ["--run-dir"] if run_dir is not None else []
+            given += [f"--{k.replace('_', '-')}" for k, v in attrs.asdict(telemetry).items() if v not in (None, False)]
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
-            trainer, directory = resume(resume_dir)
+            telemetry = read_meta(resume_dir).options
+            trainer, directory = resume(resume_dir, sinks=launch_sinks(telemetry, resume_dir))
             if trainer.config.controller != controller:
                 raise ConfigError(
                     RESUME_CONTROLLER_MESSAGE.format(
@@ -235,8 +219,9 @@ def _run(
                 )
         else:
             config = build_config(controller, config_file, overrides)
-            trainer, directory = start(config, run_dir)
-        _drive(trainer, directory, quiet)
+            sinks = launch_sinks(telemetry, run_dir)
+            trainer, directory = start(config, run_dir, sinks=sinks, telemetry=telemetry)
+        _drive(trainer, directory, quiet, telemetry)
     except EsperError as error:
         raise _fail(str(error)) from None
 
@@ -256,6 +241,9 @@ def heuristic(
     data_dir: DataDir = None,
     policy: PolicyFile = None,
     quiet: Quiet = False,
+    tensorboard: TensorBoard = False,
+    csv: Csv = False,
+    shapley_every: ShapleyEvery = None,
 ) -> None:
     """Train with growth decided by the rule-based heuristic controller (or a learned --policy)."""
     flags = _overrides(
@@ -269,7 +257,8 @@ def heuristic(
         data_dir=data_dir,
         policy=policy,
     )
-    _run("heuristic", flags, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
+    telemetry = TelemetryOptions(tensorboard=tensorboard, csv=csv, shapley_every=shapley_every)
+    _run("heuristic", flags, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet, telemetry=telemetry)
 
 
 @app.command()
@@ -286,6 +275,9 @@ def static(
     config: ConfigFile = None,
     data_dir: DataDir = None,
     quiet: Quiet = False,
+    tensorboard: TensorBoard = False,
+    csv: Csv = False,
+    shapley_every: ShapleyEvery = None,
 ) -> None:
     """The baseline: the same host, data and budget, and nothing ever grows."""
     flags = _overrides(
@@ -298,7 +290,8 @@ def static(
         threads=threads,
         data_dir=data_dir,
     )
-    _run("static", flags, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
+    telemetry = TelemetryOptions(tensorboard=tensorboard, csv=csv, shapley_every=shapley_every)
+    _run("static", flags, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet, telemetry=telemetry)
 
 
 @app.command("slots")

@@ -14,12 +14,17 @@ from esper_shell.engine.run_files import RunDirectory
 from esper_shell.engine.trainer import EpochSummary, Trainer, resolve_config
 from esper_shell.tasks import get_task
 from esper_shell.telemetry import JsonlSink, TelemetrySink
+from esper_shell.telemetry.stream import RunMeta, TelemetryOptions, ensure_meta, new_run_id, resumed_event, write_meta
 
 EpochCallback = Callable[[Trainer, EpochSummary], None]
 
 
 def start(
-    config: RunConfig, run_dir: Path | None, *, sinks: Iterable[TelemetrySink] = ()
+    config: RunConfig,
+    run_dir: Path | None,
+    *,
+    sinks: Iterable[TelemetrySink] = (),
+    telemetry: TelemetryOptions = TelemetryOptions(),  # noqa: B008 - a frozen record
 ) -> tuple[Trainer, RunDirectory | None]:
     """Build a fresh run; every check (task, slots, blueprints, data, run dir) happens before any file is written."""
     task = get_task(config.task)
@@ -28,7 +33,9 @@ def start(
     trainer = Trainer(resolved, task, sinks=sinks)
     if directory is not None:
         directory.create(to_primitives(resolved))
-        trainer.sinks = (*trainer.sinks, JsonlSink(directory.events))
+        meta = RunMeta(run_id=new_run_id(), options=telemetry)
+        write_meta(directory.path, meta)
+        trainer.sinks = (*trainer.sinks, JsonlSink(directory.events, run_id=meta.run_id))
     trainer.emit(
         [TelemetryEvent(kind="run_started", epoch=0, payload={"task": task.name, "controller": resolved.controller})]
     )
@@ -44,7 +51,9 @@ def resume(run_dir: Path, *, sinks: Iterable[TelemetrySink] = ()) -> tuple[Train
         raise config.failure()
     trainer = Trainer(config.unwrap(), get_task(config.unwrap().task), sinks=sinks)
     trainer.load_state_dict(state, path=directory.checkpoint)
-    trainer.sinks = (*trainer.sinks, JsonlSink(directory.events))
+    run_id = ensure_meta(directory.path).run_id
+    trainer.sinks = (*trainer.sinks, JsonlSink(directory.events, run_id=run_id))
+    trainer.emit([resumed_event(trainer.epoch, run_id)])
     return trainer, directory
 
 

@@ -58,6 +58,7 @@ from esper_shell.model import MorphogeneticModel
 from esper_shell.rl.controller import load_policy_controller
 from esper_shell.tasks import TaskSpec
 from esper_shell.telemetry import TelemetrySink, fan_out
+from esper_shell.telemetry.slots import slot_events
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -135,6 +136,10 @@ class Trainer:
         self._pending: list[TelemetryEvent] = []
         self._measured: tuple[float, float, Evaluation] | None = None
         self._started = 0.0
+        # Called after every training batch with (batches done this epoch, epoch): progress within long epochs.
+        self.on_batch: Callable[[int, int], None] | None = None
+        # Called after validation, on the model validation saw; its events join the epoch's (Shapley values).
+        self.on_validated: Callable[[Trainer], list[TelemetryEvent]] | None = None
 
     def _optimizer(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         training = self.task.training
@@ -183,6 +188,8 @@ class Trainer:
 
         train_loss = self._train()
         evaluation = evaluate(self.model, self.batches.val(), ablate=self._blended_slots(), device=self.device)
+        if self.on_validated is not None:
+            self._pending += self.on_validated(self)
         self._measured = (lr, train_loss, evaluation)
 
         verdict, self.governor = check_vitals(
@@ -225,6 +232,7 @@ class Trainer:
             seconds=time.perf_counter() - self._started,
         )
         events = [*self._pending, TelemetryEvent(kind="epoch", epoch=self.epoch, payload=attrs.asdict(summary))]
+        events += slot_events(self.model, self.epoch)
         self._pending = []
         self.emit(events)
         self.history.append(summary)
@@ -236,6 +244,7 @@ class Trainer:
         model.train()
         loss_sum = torch.zeros((), device=device)
         count = 0
+        first_step = self.step
         for x, y in self.batches.train(self.data_generator):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = self.loss_fn(model(x), y)
@@ -251,6 +260,8 @@ class Trainer:
             loss_sum += loss.detach() * y.shape[0]
             count += y.shape[0]
             self.step += 1
+            if self.on_batch is not None:
+                self.on_batch(self.step - first_step, self.epoch)
         return loss_sum.item() / count
 
     def _live_seed_parameters(self) -> dict[str, list[torch.nn.Parameter]]:

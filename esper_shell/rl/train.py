@@ -36,6 +36,7 @@ from esper_shell.rl.policy import PolicyNetwork
 from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
 from esper_shell.rl.ppo import RolloutBatch, UpdateStats, ppo_update
 from esper_shell.rl.run_files import PPODirectory
+from esper_shell.rl.telemetry import PPOEventStream
 
 CHECKPOINT_FORMAT = "esper.ppo"
 CHECKPOINT_VERSION = 1
@@ -263,14 +264,18 @@ def train_ppo(
 ) -> list[UpdateLog]:
     """Updates until ``run.episodes`` episodes are done (or ``stop_after`` more updates), checkpointing each."""
     done = 0
+    events = PPOEventStream(run, directory) if directory is not None else None
     while not run.finished and (stop_after is None or done < stop_after):
         log = run_update(run)
         done += 1
         if directory is not None:
             directory.save(run.state_dict(), policy_payload(run.policy, run.layout, run.ppo))
             directory.write_summary({"updates": [attrs.asdict(entry) for entry in run.history]})
+            events.update(run, log)
         if on_update is not None:
             on_update(run, log)
+    if events is not None:
+        events.close(run)
     return run.history
 
 
