@@ -8,6 +8,8 @@ from typing import Any
 from esper_shell.report.read import RunRecord
 from esper_shell.report.training_plots import plt, save
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
 
 def comparison_rows(runs: list[RunRecord]) -> list[dict[str, Any]]:
     rows = []
@@ -33,11 +35,13 @@ def comparison_rows(runs: list[RunRecord]) -> list[dict[str, Any]]:
 
 def overlay(runs: list[RunRecord], out: Path) -> Path:
     fig, (acc_ax, param_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, height_ratios=(2, 1))
-    for run in runs:
+    for index, run in enumerate(runs):
         epochs = run.epochs
         x = [e["epoch"] for e in epochs]
-        (line,) = acc_ax.plot(x, [e["val_accuracy"] for e in epochs], linewidth=1.6, label=run.label)
-        param_ax.plot(x, [e["params"] for e in epochs], linewidth=1.6, color=line.get_color())
+        # Distinct dashes: runs that coincide (a policy that culls every seed trains the static host) stay visible.
+        style = LINE_STYLES[index % len(LINE_STYLES)]
+        (line,) = acc_ax.plot(x, [e["val_accuracy"] for e in epochs], linewidth=1.6, linestyle=style, label=run.label)
+        param_ax.plot(x, [e["params"] for e in epochs], linewidth=1.6, linestyle=style, color=line.get_color())
     acc_ax.set_ylabel("validation accuracy (%)")
     acc_ax.set_title(f"{len(runs)} runs compared")
     acc_ax.grid(alpha=0.3)

@@ -47,8 +47,8 @@ class RunRecord:
         if self.kind == "ppo":
             run = self.config["run"]
             return f"{self.name} (ppo, {run['task']}, seed {run['seed']})"
-        policy = " policy" if self.config.get("policy") else ""
-        return f"{self.name} ({self.config['controller']}{policy}, {self.config['task']}, seed {self.config['seed']})"
+        controller = "policy" if self.config.get("policy") else self.config["controller"]
+        return f"{self.name} ({controller}, {self.config['task']}, seed {self.config['seed']})"
 
     @property
     def epochs(self) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ MARKS = {
     "rollback": ("rollback", "#000000", "-."),
 }
 
+# Stages with a seed module, where alpha means something.
+MODULE_STAGES = frozenset({"GERMINATED", "TRAINING", "BLENDING", "PROBATIONARY", "FOSSILIZED"})
 MARK_OF_STAGE = {"FOSSILIZED": "fossilize", "CULLED": "cull"}
 
 
@@ -113,10 +115,15 @@ def slot_order(run: RunRecord) -> list[str]:
     return list(slots)
 
 
-def swimlanes(run: RunRecord, out: Path) -> Path:
-    """One lane per slot: the stage as a coloured band per epoch, alpha as a line inside, blueprint named."""
+def swimlanes(run: RunRecord, out: Path) -> Path | None:
+    """One lane per slot: the stage as a coloured band per epoch, alpha as a line inside, blueprint named.
+
+    None when no seed ever occupied a slot (a static run): an empty chart says nothing.
+    """
     slots = slot_order(run)
     per_slot = _segments(run)
+    if not per_slot:
+        return None
     last_epoch = max((e["epoch"] for e in run.epochs), default=0) + 1
     height = 0.8
     fig, ax = plt.subplots(figsize=(10, 1.0 + 0.9 * len(slots)))
@@ -135,6 +142,9 @@ def swimlanes(run: RunRecord, out: Path) -> Path:
         for event in events:
             by_seed[event["seed_id"]].append(event)
         for seed_events in by_seed.values():
+            seed_events = [e for e in seed_events if e["payload"]["stage"] in MODULE_STAGES]
+            if not seed_events:
+                continue
             xs = [e["epoch"] + 0.5 for e in seed_events]
             ys = [bottom + height * e["payload"]["alpha"] for e in seed_events]
             ax.plot(xs, ys, color="#252525", linewidth=1.3)

@@ -54,7 +54,8 @@ def training_section(run: RunRecord, out: Path, base: Path) -> str:
         ]
     )
     text += "\n" + _image(training_plots.curves(run, out), base, "accuracy and loss")
-    text += _image(training_plots.swimlanes(run, out), base, "slot swimlanes")
+    lanes = training_plots.swimlanes(run, out)
+    text += _image(lanes, base, "slot swimlanes") if lanes is not None else "No seed was germinated.\n\n"
     text += _image(training_plots.parameters(run, out), base, "parameters")
     text += _image(training_plots.contributions(run, out), base, "seed contributions")
     text += "### Blueprints\n\n" + markdown_table(training_plots.blueprint_table(run)) + "\n"
