@@ -49,9 +49,7 @@ def _check_players(players: Sequence[str]) -> tuple[str, ...]:
 def all_subsets(players: Sequence[str]) -> tuple[Coalition, ...]:
     """Every subset of ``players`` (2^n of them), the empty one first."""
     players = _check_players(players)
-    return tuple(
-        frozenset(p for bit, p in enumerate(players) if mask >> bit & 1) for mask in range(1 << len(players))
-    )
+    return tuple(frozenset(p for bit, p in enumerate(players) if mask >> bit & 1) for mask in range(1 << len(players)))
 
 
 def _value(values: Mapping[Coalition, float], subset: Coalition) -> float:
@@ -153,8 +151,13 @@ def shapley(
     samples: int,
     seed: int,
 ) -> ShapleyEstimate:
-    """Exact up to ``max_exact`` players, else ``samples`` permutations; ``measure`` values the subsets asked for."""
+    """Exact up to ``max_exact`` players (or when the sample would touch every subset), else ``samples``
+    permutations; ``measure`` values the subsets asked for."""
     if len(players) <= max_exact:
         return exact_shapley(players, measure(all_subsets(players)))
     orders = sample_permutations(players, samples, seed=seed)
-    return sampled_shapley(players, measure(permutation_subsets(orders)), orders)
+    subsets = permutation_subsets(orders)
+    if len(subsets) >= 1 << len(players):
+        # The sample would measure every subset anyway: the exact value costs no more.
+        return exact_shapley(players, measure(all_subsets(players)))
+    return sampled_shapley(players, measure(subsets), orders)

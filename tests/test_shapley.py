@@ -133,3 +133,8 @@ class TestShapley:
 
         estimate = shapley(PLAYERS, measure, max_exact=4, samples=3, seed=0)
         assert estimate.method == "sampled" and len(asked) <= 1 + 3 * len(PLAYERS)
+
+    def test_is_exact_when_the_sample_would_measure_every_subset(self) -> None:
+        # 3 players have 8 subsets; 50 orders visit all of them.
+        estimate = shapley(PLAYERS[:3], lambda subsets: {s: game(s) for s in subsets}, max_exact=2, samples=50, seed=0)
+        assert estimate.method == "exact"

@@ -50,7 +50,9 @@ class TestTensorBoard:
     def test_a_resume_purges_the_epochs_it_redoes(self, tmp_path: Path) -> None:
         run, options = tmp_path / "run", TelemetryOptions(tensorboard=True)
         trainer, directory = start(
-            RunConfig(controller="static", epochs=4, checkpoint_every=2), run, sinks=launch_sinks(options, run),
+            RunConfig(controller="static", epochs=4, checkpoint_every=2),
+            run,
+            sinks=launch_sinks(options, run),
             telemetry=options,
         )
         train(trainer, directory, stop_after=3)  # epochs 0-2 written, the checkpoint holds epoch 2
@@ -72,4 +74,6 @@ class TestTensorBoard:
 
     def test_needs_a_run_directory(self) -> None:
         result = runner.invoke(app, ["static", "--epochs", "1", "--tensorboard"])
-        assert result.exit_code == 2 and "--tensorboard writes into the run directory: add --run-dir DIR." in result.output
+        assert (
+            result.exit_code == 2 and "--tensorboard writes into the run directory: add --run-dir DIR." in result.output
+        )

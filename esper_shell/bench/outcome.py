@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import attrs
 
 from esper_core import RunConfig
+from esper_shell.bench.progress import Steps, bench_steps
 from esper_shell.engine.run import final_metrics, start, train
 
 
@@ -23,9 +24,18 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{statistics.mean(values):6.2f} ± {spread:5.2f}"
 
 
-def run_one(task: str, controller: str, seed: int) -> dict[str, float]:
+def run_one(task: str, controller: str, seed: int, steps: Steps | None = None) -> dict[str, float]:
     trainer, _ = start(RunConfig(task=task, controller=controller, seed=seed), None)
+    label = f"{task} {controller} seed {seed}"
+    if steps is not None:
+
+        def on_batch(done: int, epoch: int) -> None:
+            steps.show(f"{label}: epoch {epoch + 1}/{trainer.total_epochs}, batch {done}")
+
+        trainer.on_batch = on_batch
     train(trainer, None)
+    if steps is not None:
+        steps.advance()
     metrics = final_metrics(trainer)
     metrics["added_params"] = metrics["params"] - metrics["host_params"]
     return metrics
@@ -35,10 +45,17 @@ def report(config: OutcomeConfig) -> str:
     lines = [f"outcome benchmark: seeds {list(config.seeds)}, task presets' epochs; mean ± std over seeds"]
     header = f"  {'task':<10} {'controller':<10} {'final acc %':>15} {'best acc %':>15} {'added params':>13} {'fossilized':>10} {'seconds':>8}"
     lines.append(header)
+    with bench_steps("bench outcome", len(config.tasks) * len(config.controllers) * len(config.seeds)) as steps:
+        lines += _rows(config, steps)
+    return "\n".join(lines)
+
+
+def _rows(config: OutcomeConfig, steps: Steps) -> list[str]:
+    lines = []
     for task in config.tasks:
         finals: dict[str, list[float]] = {}
         for controller in config.controllers:
-            runs = [run_one(task, controller, seed) for seed in config.seeds]
+            runs = [run_one(task, controller, seed, steps) for seed in config.seeds]
             finals[controller] = [r["final_accuracy"] for r in runs]
             lines.append(
                 f"  {task:<10} {controller:<10} {_mean_std(finals[controller]):>15} "
@@ -54,4 +71,4 @@ def report(config: OutcomeConfig) -> str:
                 f"  {task:<10} heuristic - static, paired by seed: {_mean_std(gains)} points "
                 f"(better in {wins} of {len(gains)})"
             )
-    return "\n".join(lines)
+    return lines

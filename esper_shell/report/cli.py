@@ -11,7 +11,9 @@ from esper_core import EsperError
 
 
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories made with --run-dir (heuristic, static or ppo).")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run directories made with --run-dir (heuristic, static or ppo).")
+    ],
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Folder for the report (default RUN_DIR/report; required for several runs)."),

@@ -69,7 +69,11 @@ def _mark(ax: Any, marks: list[tuple[int, str, str | None]], *, with_labels: boo
     for epoch, kind, _slot in marks:
         label, colour, style = MARKS[kind]
         ax.axvline(
-            epoch, color=colour, linestyle=style, linewidth=1.0, alpha=0.8,
+            epoch,
+            color=colour,
+            linestyle=style,
+            linewidth=1.0,
+            alpha=0.8,
             label=label if with_labels and kind not in seen else None,
         )
         seen.add(kind)
@@ -150,8 +154,14 @@ def swimlanes(run: RunRecord, out: Path) -> Path | None:
             ax.plot(xs, ys, color="#252525", linewidth=1.3)
             first = seed_events[0]
             ax.text(
-                first["epoch"] + 0.2, row + height / 2 - 0.05, first["payload"]["blueprint"],
-                fontsize=8, va="top", ha="left", color="#252525", clip_on=True,
+                first["epoch"] + 0.2,
+                row + height / 2 - 0.05,
+                first["payload"]["blueprint"],
+                fontsize=8,
+                va="top",
+                ha="left",
+                color="#252525",
+                clip_on=True,
             )
     ax.set_yticks(range(len(slots)), list(reversed(slots)))
     ax.set_ylim(-0.6, len(slots) - 0.4)
@@ -160,8 +170,14 @@ def swimlanes(run: RunRecord, out: Path) -> Path | None:
     ax.set_title(f"{run.label}: slot lifecycles (band: stage, line: alpha 0 to 1, text: blueprint)")
     handles = [Patch(color=STAGE_COLOURS[s], label=s.lower()) for s in STAGE_COLOURS if s in used_stages]
     handles.append(plt.Line2D([], [], color="#252525", label="alpha"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.05 / max(1, len(slots))),
-              ncol=len(handles), fontsize=8, frameon=False)
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.18 - 0.05 / max(1, len(slots))),
+        ncol=len(handles),
+        fontsize=8,
+        frameon=False,
+    )
     ax.grid(axis="x", alpha=0.3)
     return save(fig, out / "swimlanes.png")
 
@@ -169,8 +185,13 @@ def swimlanes(run: RunRecord, out: Path) -> Path | None:
 def parameters(run: RunRecord, out: Path) -> Path:
     epochs = run.epochs
     fig, ax = plt.subplots(figsize=(9, 3.8))
-    ax.plot([e["epoch"] for e in epochs], [e["params"] for e in epochs], color="#08519c", linewidth=1.8,
-            label="total parameters")
+    ax.plot(
+        [e["epoch"] for e in epochs],
+        [e["params"] for e in epochs],
+        color="#08519c",
+        linewidth=1.8,
+        label="total parameters",
+    )
     finished = run.finished
     if finished is not None and finished.get("host_params") is not None:
         ax.axhline(finished["host_params"], color="#969696", linestyle="--", linewidth=1.0, label="host alone")
@@ -207,8 +228,14 @@ def contributions(run: RunRecord, out: Path) -> Path | None:
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colour = {seed: colours[i % len(colours)] for i, seed in enumerate(sorted(names))}
     for seed, points in series.items():
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, color=colour[seed],
-                label=names[seed])
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker="o",
+            markersize=3,
+            color=colour[seed],
+            label=names[seed],
+        )
     ax.axhline(0.0, color="#969696", linewidth=0.8)
     ax.set_ylabel("accuracy lost without it (pts)")
     ax.set_title(f"{run.label}: contribution of each blended seed (counterfactual, at validation)")
@@ -219,8 +246,16 @@ def contributions(run: RunRecord, out: Path) -> Path | None:
         sax = axes[1][0]
         for seed, points in shapley.items():
             errors = [0.0 if p[2] is None else 1.96 * p[2] for p in points]
-            sax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=errors, marker="s", markersize=4,
-                         capsize=3, color=colour[seed], label=names[seed])
+            sax.errorbar(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                yerr=errors,
+                marker="s",
+                markersize=4,
+                capsize=3,
+                color=colour[seed],
+                label=names[seed],
+            )
         sax.axhline(0.0, color="#969696", linewidth=0.8)
         sax.set_ylabel("Shapley value (pts)")
         sax.set_title("Shapley values of the blended seeds (bars: 95% interval when sampled)")

@@ -68,7 +68,9 @@ class TensorBoardSink:
         elif event.kind == "shapley":
             writer.add_scalar(f"shapley/{event.slot_id}", payload["value"], step)
         elif event.kind == "stage_entered":
-            writer.add_text(f"lifecycle/{event.slot_id}", f"{payload['from']} -> {payload['to']} ({payload['blueprint']})", step)
+            writer.add_text(
+                f"lifecycle/{event.slot_id}", f"{payload['from']} -> {payload['to']} ({payload['blueprint']})", step
+            )
 
     def close(self) -> None:
         if self._writer is not None:
