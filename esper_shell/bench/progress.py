@@ -1,7 +1,8 @@
 """Progress of a benchmark on stderr: the figures go to stdout only when all are measured.
 
 Benchmarks take minutes; a bar with the step being measured says they are alive, and
-stays off stdout so the printed table can be piped or diffed.
+stays off stdout so the printed table can be piped or diffed. Off a terminal (rich then
+draws the bar only when it stops) each finished step is a line instead.
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ class Steps:
 
     progress: Progress
     task_id: int
+    label: str = ""
 
     def show(self, label: str) -> None:
+        self.label = label
         self.progress.update(self.task_id, step=label)
 
     def advance(self) -> None:
         self.progress.advance(self.task_id)
+        console = self.progress.console
+        if not console.is_terminal:
+            task = self.progress.tasks[self.task_id]
+            console.print(
+                f"{task.description}: {task.completed:g}/{task.total:g} {self.label} ({task.elapsed:.0f} s)",
+                soft_wrap=True,
+            )
 
 
 @contextmanager

@@ -105,6 +105,8 @@ class LiveView:
         self.accuracy: list[float] = [s.val_accuracy for s in trainer.history]
         self.params = trainer.model.total_params()
         self.events: deque[TelemetryEvent] = deque(maxlen=EVENT_LINES)
+        # Latest Shapley value per seed id (``--shapley-every``).
+        self.shapley: dict[str, float] = {}
         self.batches = BatchCounter()
         self.started = time.monotonic()
         self.live = Live(self, console=console, refresh_per_second=4, transient=False)
@@ -118,7 +120,9 @@ class LiveView:
             self.params = event.payload["params"]
             self.epoch = event.epoch + 1
         elif event.kind == "slot":
-            self.slots[event.slot_id] = dict(event.payload)
+            self.slots[event.slot_id] = {**event.payload, "seed_id": event.seed_id}
+        elif event.kind == "shapley":
+            self.shapley[event.seed_id] = event.payload["value"]
         elif event.kind in EVENT_KINDS and event.severity is not Severity.DEBUG:
             self.events.append(event)
 
@@ -143,13 +147,13 @@ class LiveView:
             f"  {self.batches.text()}  acc {last:5.1f}% (best {best:5.1f}%)  params {self.params}  {elapsed:5.0f} s",
         )
         grid = Table(expand=False, box=None, padding=(0, 2), header_style="bold")
-        for column in ("slot", "stage", "blueprint", "alpha", "in stage", "contribution"):
-            grid.add_column(column, justify="right" if column in ("alpha", "in stage", "contribution") else "left")
+        for column in ("slot", "stage", "blueprint", "alpha", "in stage", "contribution", "shapley"):
+            grid.add_column(column, justify="left" if column in ("slot", "stage", "blueprint") else "right")
         for slot_id, row in self.slots.items():
             if row is None:
-                grid.add_row(slot_id, Text("empty", style="dim"), "", "", "", "")
+                grid.add_row(slot_id, Text("empty", style="dim"), "", "", "", "", "")
                 continue
-            contribution = row["contribution"]
+            contribution, shapley = row["contribution"], self.shapley.get(row["seed_id"])
             grid.add_row(
                 slot_id,
                 Text(row["stage"], style=STAGE_STYLE.get(row["stage"], "")),
@@ -157,6 +161,7 @@ class LiveView:
                 f"{row['alpha']:.2f}",
                 str(row["epochs_in_stage"]),
                 "" if contribution is None else f"{contribution:+.2f}",
+                "" if shapley is None else f"{shapley:+.2f}",
             )
         spark = Text.assemble(("accuracy ", "bold"), (sparkline(self.accuracy), "green"))
         events = Text("\n".join(describe(event) for event in self.events) or "no lifecycle event yet", style="dim")
