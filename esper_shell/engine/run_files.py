@@ -3,7 +3,8 @@
     RUN_DIR/config.json            the resolved configuration (primitives)
     RUN_DIR/checkpoints/latest.pt  the training state, written atomically
     RUN_DIR/summary.json           per-epoch (or per-update) figures, rewritten as they come
-    RUN_DIR/events.jsonl           every telemetry event, one per line (training runs)
+    RUN_DIR/events.jsonl           every telemetry event, one per line (docs/telemetry.md)
+    RUN_DIR/telemetry.json         the run id and the telemetry options chosen at launch
 """
 
 from __future__ import annotations

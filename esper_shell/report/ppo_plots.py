@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from matplotlib.ticker import MaxNLocator
-
 from esper_core import LifecycleOp
 from esper_shell.report.read import RunRecord
 from esper_shell.report.training_plots import plt, save
@@ -28,7 +26,6 @@ def learning_curves(run: RunRecord, out: Path) -> Path:
         ax.plot(x, [u[key] for u in updates], marker="o", markersize=3, color=colour)
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes[1]:
         ax.set_xlabel("PPO update")
     fig.suptitle(f"{run.label}: learning curves ({updates[-1]['episodes'] if updates else 0} episodes)")
@@ -52,7 +49,6 @@ def action_mix(run: RunRecord, out: Path) -> Path | None:
         ax.bar(updates, shares, bottom=bottom, color=ACTION_COLOURS[op], label=op, width=0.8)
         bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
     ax.set_ylim(0, 1)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("PPO update")
     ax.set_ylabel("share of actions")
     ax.set_title(f"{run.label}: action mix per update")

@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # files only, never a window: reports run on servers and 
 
 import matplotlib.pyplot as plt  # noqa: E402 - after the backend is chosen
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from esper_shell.report.read import RunRecord  # noqa: E402
 
@@ -80,6 +81,8 @@ def _mark(ax: Any, marks: list[tuple[int, str, str | None]], *, with_labels: boo
 
 
 def save(fig: Any, path: Path) -> Path:
+    for ax in fig.axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and updates are whole numbers
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
