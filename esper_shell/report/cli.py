@@ -12,7 +12,8 @@ from esper_core import EsperError
 
 def report(
     run_dirs: Annotated[
-        list[Path], typer.Argument(help="Run directories made with --run-dir (heuristic, static or ppo).")
+        list[Path],
+        typer.Argument(metavar="RUN_DIR", help="Run directories made with --run-dir (heuristic, static or ppo)."),
     ],
     out: Annotated[
         Path | None,
