@@ -14,13 +14,6 @@ from typing import Annotated, Any
 import attrs
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from esper_core import ConfigError, EsperError, parse_slot_id
@@ -29,12 +22,15 @@ from esper_shell.config_file import RunFlags, build_run_config
 from esper_shell.distributed.collective import Collective, close, from_environment
 from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.engine.run import Run
-from esper_shell.engine.summary import EpochSummary
+from esper_shell.engine.shapley import attach_probes
+from esper_shell.live_view import console_view
 from esper_shell.outcome.architecture import Architecture, architecture_of, start_from_scratch
+from esper_shell.report.cli import register as register_report
 from esper_shell.rl.cli import register as register_ppo
 from esper_shell.runs import resume, start, train
 from esper_shell.tasks import TASKS, get_task
-from esper_shell.telemetry import ConsoleSink
+from esper_shell.telemetry.launch import launch_sinks
+from esper_shell.telemetry.stream import TelemetryOptions, read_meta
 
 MULTI_VALUE_OPTIONS = frozenset({"--slots"})
 RESUME_CONFLICT_MESSAGE = (
@@ -58,6 +54,8 @@ Examples:
   esper-train slots --task pydoc                         # the grid of a task's host
   esper-train ppo --episodes 200 --run-dir runs/ppo      # learn a controller with PPO
   esper-train heuristic --policy runs/ppo/policy.pt      # let the learned policy decide
+  esper-train heuristic --run-dir runs/b --tensorboard --csv --shapley-every 5
+  esper-train report runs/a                              # plots and report.md in runs/a/report/
 """
 
 app = typer.Typer(
@@ -69,6 +67,7 @@ app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 register_ppo(app)
+register_report(app)
 stderr = Console(stderr=True)
 
 Task = Annotated[str | None, typer.Option(help=f"Task preset: {', '.join(TASKS)} (default digits).")]
@@ -90,7 +89,15 @@ PolicyFile = Annotated[
     Path | None,
     typer.Option("--policy", help="Let a policy trained by 'esper-train ppo' decide (RUN_DIR/policy.pt)."),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No lifecycle lines on the console.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No live panel or lifecycle lines: a progress bar only.")]
+TensorBoard = Annotated[
+    bool, typer.Option("--tensorboard", help="Also write TensorBoard scalars to RUN_DIR/tensorboard (needs --run-dir).")
+]
+Csv = Annotated[bool, typer.Option("--csv", help="Also write RUN_DIR/epochs.csv, one row per epoch (needs --run-dir).")]
+ShapleyEvery = Annotated[
+    int | None,
+    typer.Option("--shapley-every", min=1, help="Every K epochs, Shapley values of the blended seeds (default off)."),
+]
 ArchitectureOf = Annotated[
     Path | None,
     typer.Option(
@@ -105,37 +112,10 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _progress_callback(progress: Progress, task_id: Any) -> Any:
-    def on_epoch(run: Run, summary: EpochSummary) -> None:
-        progress.update(
-            task_id,
-            completed=run.trainer.epoch,
-            status=f"acc {summary.val_accuracy:5.1f}%  live {summary.live_seeds}  fossil {summary.fossilized_seeds}",
-        )
-
-    return on_epoch
-
-
-def _drive(run: Run, quiet: bool) -> None:
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=False,
-    )
-    if not quiet:
-        run.sinks = (*run.sinks, ConsoleSink(progress.console))
-    with progress:
-        task_id = progress.add_task(
-            f"{run.config.controller.kind} {run.config.task}",
-            total=run.trainer.total_epochs,
-            completed=run.trainer.epoch,
-            status="",
-        )
-        train(run, on_epoch=_progress_callback(progress, task_id))
+def _drive(run: Run, quiet: bool, telemetry: TelemetryOptions) -> None:
+    attach_probes(run.trainer, telemetry)
+    with console_view(run, quiet=quiet, console=stderr) as view:
+        train(run, on_epoch=view.on_epoch)
     _print_summary(run)
 
 
@@ -169,6 +149,7 @@ def _run(
     resume_dir: Path | None,
     config_file: Path | None,
     quiet: bool,
+    telemetry: TelemetryOptions,
     architecture_dir: Path | None = None,
 ) -> None:
     run: Run | None = None
@@ -180,12 +161,15 @@ def _run(
             given = flags.given() + (["--config"] if config_file is not None else [])
             given += ["--run-dir"] if run_dir is not None else []
             given += ["--architecture-of"] if architecture_dir is not None else []
+            given += [f"--{k.replace('_', '-')}" for k, v in attrs.asdict(telemetry).items() if v not in (None, False)]
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
+            telemetry = read_meta(resume_dir).options
             run = resume(
                 resume_dir,
                 machine=_machine(machine) if any(v is not None for v in machine.values()) else None,
                 collective=collective,
+                sinks=launch_sinks(telemetry, resume_dir) if collective.is_root else (),
             )
             saved = run.config.controller.kind
             if _command_for(saved) != command:
@@ -195,14 +179,28 @@ def _run(
             architecture = architecture_of(architecture_dir)
             config = build_run_config(command, config_file, _grown_defaults(flags, architecture))
             machine_config = _machine(machine, task=config.task)
-            run = start_from_scratch(config.task, config, architecture, machine=machine_config, run_dir=run_dir)
+            run = start_from_scratch(
+                config.task,
+                config,
+                architecture,
+                machine=machine_config,
+                run_dir=run_dir,
+                sinks=launch_sinks(telemetry, run_dir),
+                telemetry=telemetry,
+            )
         else:
             config = build_run_config(command, config_file, flags)
             run = start(
-                config.task, config, machine=_machine(machine, task=config.task), run_dir=run_dir, collective=collective
+                config.task,
+                config,
+                machine=_machine(machine, task=config.task),
+                run_dir=run_dir,
+                collective=collective,
+                sinks=launch_sinks(telemetry, run_dir) if collective.is_root else (),
+                telemetry=telemetry,
             )
         if collective.is_root:
-            _drive(run, quiet)
+            _drive(run, quiet, telemetry)
         else:
             train(run)
     except EsperError as error:
@@ -254,6 +252,9 @@ def heuristic(
     data_dir: DataDir = None,
     policy: PolicyFile = None,
     quiet: Quiet = False,
+    tensorboard: TensorBoard = False,
+    csv: Csv = False,
+    shapley_every: ShapleyEvery = None,
 ) -> None:
     """Train with growth decided by the rule-based heuristic controller (or a learned --policy)."""
     flags = RunFlags(
@@ -267,7 +268,17 @@ def heuristic(
         policy=None if policy is None else str(policy),
     )
     machine = {"device": device, "threads": threads, "data_dir": data_dir}
-    _run("heuristic", flags, machine, run_dir=run_dir, resume_dir=resume, config_file=config, quiet=quiet)
+    telemetry = TelemetryOptions(tensorboard=tensorboard, csv=csv, shapley_every=shapley_every)
+    _run(
+        "heuristic",
+        flags,
+        machine,
+        run_dir=run_dir,
+        resume_dir=resume,
+        config_file=config,
+        quiet=quiet,
+        telemetry=telemetry,
+    )
 
 
 @app.command()
@@ -286,6 +297,9 @@ def static(
     config: ConfigFile = None,
     data_dir: DataDir = None,
     quiet: Quiet = False,
+    tensorboard: TensorBoard = False,
+    csv: Csv = False,
+    shapley_every: ShapleyEvery = None,
     architecture_of: ArchitectureOf = None,
 ) -> None:
     """The baseline: the same host, data and budget, and nothing ever grows (--architecture-of: a grown run's
@@ -308,6 +322,7 @@ def static(
         resume_dir=resume,
         config_file=config,
         quiet=quiet,
+        telemetry=TelemetryOptions(tensorboard=tensorboard, csv=csv, shapley_every=shapley_every),
         architecture_dir=architecture_of,
     )
 

@@ -151,6 +151,11 @@ class MorphogeneticModel(nn.Module):
         with slot.bypassed():
             yield
 
+    @property
+    def route(self) -> tuple[str, ...]:
+        """The slots forward runs through in the current grad mode, in execution order."""
+        return self._routes[torch.is_grad_enabled()]
+
     def _run_route(self, route: Sequence[str], h: torch.Tensor, previous: str | None) -> torch.Tensor:
         """Run the slots of ``route`` from features just after ``previous`` (None: the input)."""
         host, slots = self.host, self.seed_slots

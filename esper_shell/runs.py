@@ -36,6 +36,7 @@ from esper_shell.engine.trainer import Trainer
 from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.tasks import TASKS, Task, get_task
 from esper_shell.telemetry import JsonlSink, TelemetrySink
+from esper_shell.telemetry.stream import RunMeta, TelemetryOptions, ensure_meta, new_run_id, resumed_event, write_meta
 
 __all__ = ["Run", "resume", "start", "train"]
 
@@ -99,6 +100,7 @@ def start(
     run_dir: Path | None = None,
     sinks: Iterable[TelemetrySink] = (),
     collective: Collective | None = None,
+    telemetry: TelemetryOptions = TelemetryOptions(),  # noqa: B008 - a frozen record
 ) -> Run:
     """A fresh run; every check (task, slots, blueprints, data, device, run dir) happens before any file is written.
 
@@ -125,7 +127,9 @@ def start(
         }
         on_root(collective, lambda: directory.create(saved))
     if run.directory is not None:
-        run.sinks = (*run.sinks, JsonlSink(run.directory.events))
+        meta = RunMeta(run_id=new_run_id(), options=telemetry)
+        write_meta(run.directory.path, meta)
+        run.sinks = (*run.sinks, JsonlSink(run.directory.events, run_id=meta.run_id))
     run.emit(
         [
             TelemetryEvent(
@@ -163,7 +167,9 @@ def resume(
     run = _build(config, resolved, controller, machine, directory, sinks, collective)
     run.load_state_dict(state, path=directory.checkpoint)
     if run.directory is not None:
-        run.sinks = (*run.sinks, JsonlSink(run.directory.events))
+        run_id = ensure_meta(run.directory.path).run_id
+        run.sinks = (*run.sinks, JsonlSink(run.directory.events, run_id=run_id))
+        run.emit([resumed_event(run.trainer.epoch, run_id)])
     return run
 
 

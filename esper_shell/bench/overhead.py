@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from esper_core import SeedStage
+from esper_shell.bench.progress import Steps, bench_steps
 from esper_shell.bench.staging import walk_to_stage
 from esper_shell.bench.timing import median_seconds
 from esper_shell.blueprints import build_seed
@@ -87,7 +88,11 @@ def _prepare(module: nn.Module, config: OverheadConfig, *, train: bool) -> nn.Mo
     return module
 
 
-def run(config: OverheadConfig) -> dict[str, float]:
+# Timed comparisons in ``run``: 2 empty-slot, 2 seeded, 1 no-grad eval, 2 x 2 checkpoint.
+STEPS = 7  # ticks of run(): two empty-slot passes, two seeded stages, no-grad eval, two checkpoint sizes
+
+
+def run(config: OverheadConfig, steps: Steps | None = None) -> dict[str, float]:
     torch.set_num_threads(config.threads)
     torch.manual_seed(0)
     x = torch.randn(config.batch, 3, config.image_size, config.image_size)
@@ -107,6 +112,7 @@ def run(config: OverheadConfig) -> dict[str, float]:
             {"model": step(empty, x), "bare": step(bare, x)}, repeats=config.repeats, warmup=config.warmup
         )
         ratios[f"empty slots / bare host ({'train' if train else 'eval'})"] = t["model"] / t["bare"]
+        _tick(steps, "empty slots")
 
     for stage in (SeedStage.TRAINING, SeedStage.BLENDING):
         model = _prepare(_seeded_model(host(), config, stage), config, train=True)
@@ -117,6 +123,7 @@ def run(config: OverheadConfig) -> dict[str, float]:
             warmup=config.warmup,
         )
         ratios[f"{config.blueprint} seed in {stage.name} / host + module (train)"] = t["model"] / t["ref"]
+        _tick(steps, f"seed in {stage.name}")
 
     model = _prepare(_seeded_model(host(), config, SeedStage.TRAINING), config, train=False)
     bare = _prepare(host(), config, train=False)
@@ -124,6 +131,7 @@ def run(config: OverheadConfig) -> dict[str, float]:
         {"model": _eval_step(model, x), "bare": _eval_step(bare, x)}, repeats=config.repeats, warmup=config.warmup
     )
     ratios["no-grad eval, seed in TRAINING / bare host"] = t["model"] / t["bare"]
+    _tick(steps, "no-grad eval")
 
     for factor in (1, WIDE_FACTOR):
 
@@ -137,7 +145,14 @@ def run(config: OverheadConfig) -> dict[str, float]:
         ratios[f"checkpoint save (what the epoch waits) / torch.save, {params} params"] = checkpoint["save"]
         ratios[f"checkpoint save+load / torch.save+load, host of {params} params"] = checkpoint["background"]
         ratios[f"  same, waiting for the fsyncs on the training thread ({params} params)"] = checkpoint["inline"]
+        _tick(steps, f"checkpoint, {params} params")
     return ratios
+
+
+def _tick(steps: Steps | None, done: str) -> None:
+    if steps is not None:
+        steps.show(f"done: {done}")
+        steps.advance()
 
 
 def _checkpoint_ratios(host: Callable[[], CNNHost], config: OverheadConfig, channels: int) -> dict[str, float]:
@@ -227,7 +242,9 @@ def report(config: OverheadConfig) -> str:
         f"{config.threads} threads, median of {config.repeats} (after {config.warmup} warm-up), "
         f"torch {torch.__version__}, channels_last={config.channels_last}",
     ]
-    for name, ratio in run(config).items():
+    with bench_steps("bench overhead", STEPS) as steps:
+        ratios = run(config, steps)
+    for name, ratio in ratios.items():
         target = target_for(name)
         verdict = (
             "reference, no target"

@@ -23,6 +23,7 @@ import attrs
 from esper_core import StaticControllerConfig
 from esper_core.features import feature_layout
 from esper_core.ppo_config import PPOConfig
+from esper_shell.bench.progress import Steps, bench_steps
 from esper_shell.blueprints import blueprint_names
 from esper_shell.rl.controller import PolicyController
 from esper_shell.rl.train import PPORun, run_update, train_ppo
@@ -76,17 +77,27 @@ def _mean_std(values: Sequence[float]) -> str:
 
 
 def report(config: RLBenchConfig) -> str:
+    updates = -(-config.episodes // config.n_envs)
+    total = len(config.throughput_envs) + updates + 3 * len(config.eval_seeds)
+    with bench_steps("bench rl", total) as steps:
+        return _report(config, steps)
+
+
+def _report(config: RLBenchConfig, steps: Steps) -> str:
     lines = [f"rl benchmark on {config.task}: {config.episode_epochs}-epoch episodes"]
 
     lines.append(f"  env throughput ({config.throughput_epochs}-epoch episodes, rollout + update):")
     for n_envs in config.throughput_envs:
+        steps.show(f"throughput, {n_envs} envs")
         rate = env_epochs_per_second(config.task, n_envs, config.throughput_epochs)
+        steps.advance()
         lines.append(f"    n_envs {n_envs}: {rate:6.2f} env-epochs/s")
 
     ppo = PPOConfig(n_envs=config.n_envs, episode_epochs=config.episode_epochs)
     run = PPORun(get_task(config.task).run_config(), ppo, episodes=config.episodes)
     started = time.perf_counter()
-    history = train_ppo(run, None)
+    steps.show("ppo training")
+    history = train_ppo(run, None, on_update=lambda current, log: steps.advance())
     training_seconds = time.perf_counter() - started
     controller = sum(log.controller_seconds for log in history)
     env = sum(log.env_seconds for log in history)
@@ -105,7 +116,11 @@ def report(config: RLBenchConfig) -> str:
     lines.append(f"  outcome on seeds {list(config.eval_seeds)}, mean ± std:")
     lines.append(f"    {'controller':<10} {'final acc %':>15} {'added params':>13} {'fossilized':>10}")
     for name in ("static", "heuristic", "ppo"):
-        runs = [evaluate(config.task, name, seed, config.episode_epochs, run) for seed in config.eval_seeds]
+        runs = []
+        for seed in config.eval_seeds:
+            steps.show(f"outcome, {name} seed {seed}")
+            runs.append(evaluate(config.task, name, seed, config.episode_epochs, run))
+            steps.advance()
         lines.append(
             f"    {name:<10} {_mean_std([r['final_accuracy'] for r in runs]):>15} "
             f"{statistics.mean(r['added_params'] for r in runs):>13.0f} "

@@ -3,7 +3,8 @@
     RUN_DIR/config.json            the resolved configuration (primitives)
     RUN_DIR/checkpoints/latest.pt  the training state, written atomically and durably
     RUN_DIR/summary.json           per-epoch (or per-update) figures, rewritten as they come
-    RUN_DIR/events.jsonl           every telemetry event, one per line (training runs)
+    RUN_DIR/events.jsonl           every telemetry event, one per line (docs/telemetry.md)
+    RUN_DIR/telemetry.json         the run id and the telemetry options chosen at launch
     RUN_DIR/.lock                  held (flock) by the process that runs here
 
 One process at a time: starting or resuming takes an exclusive lock on ``.lock`` and holds it

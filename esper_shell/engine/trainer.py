@@ -69,6 +69,7 @@ from esper_shell.errors import CheckpointError, DivergenceError, unwrap
 from esper_shell.health import GradientHealthMonitor
 from esper_shell.model import MorphogeneticModel
 from esper_shell.tasks import Task
+from esper_shell.telemetry.slots import slot_events
 
 # What ``Trainer.run_epoch`` is: yields the observation once, receives the action, returns
 # the epoch's result.
@@ -115,6 +116,10 @@ class Trainer:
         self.history: list[EpochSummary] = []
         # Taken before the first epoch, so that a rollback always has a target (DESIGN §11).
         self.snapshot = self.take_snapshot()
+        # Called after every training batch with (batches done this epoch, epoch): progress within long epochs.
+        self.on_batch: Callable[[int, int], None] | None = None
+        # Called after validation, on the model validation saw; its events join the epoch's (Shapley values).
+        self.on_validated: Callable[[Trainer], list[TelemetryEvent]] | None = None
 
     def _optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
         training = self.config.training
@@ -154,14 +159,15 @@ class Trainer:
             lr = self._set_lr(epoch)
             train_loss = self._train()
             evaluation = self._validate()
+            measured = self.on_validated(self) if self.on_validated is not None else []
             verdict, self.governor = check_vitals(
                 self.governor, loss=train_loss, num_classes=self.task.num_classes, config=self.config.governor
             )
             rolled_back = verdict.action is GovernorAction.ROLLBACK
+            events = list(measured)
             if rolled_back:
-                events = self._rollback(verdict.reason, lr)
+                events += self._rollback(verdict.reason, lr)
             else:
-                events = []
                 self._record(evaluation)
                 if should_snapshot(epoch, self.config.governor, verdict=verdict):
                     self.snapshot = self.take_snapshot(evaluation.accuracy)
@@ -186,6 +192,7 @@ class Trainer:
         )
         self.history.append(summary)
         events += [*applied, TelemetryEvent(kind="epoch", epoch=epoch, payload=attrs.asdict(summary))]
+        events += slot_events(self.model, epoch)
         return EpochResult(summary=summary, events=tuple(events), refused="refused" in applied[0].payload)
 
     def _set_lr(self, epoch: int) -> float:
@@ -204,7 +211,7 @@ class Trainer:
         count = 0
         batches = self.task.train(self.data_generator, self.config.training.batch_size)
         with rank_rng(self.config.seed, self.model.epoch, self.collective):
-            for x, y, share in train_shards(batches, self.collective):
+            for done, (x, y, share) in enumerate(train_shards(batches, self.collective), start=1):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 loss = loss_fn(network(x), y)
                 self.host_optimizer.zero_grad(set_to_none=True)
@@ -220,6 +227,8 @@ class Trainer:
                 loss_sum += loss.detach() * y.shape[0]
                 count += y.shape[0]
                 self.step += 1
+                if self.on_batch is not None:
+                    self.on_batch(done, self.model.epoch)
         self.parallel.sync_buffers()
         loss_sum = self.collective.all_reduce_sum(loss_sum)
         if world > 1:

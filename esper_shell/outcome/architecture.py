@@ -24,6 +24,7 @@ from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.runs import start
 from esper_shell.tasks import Task
 from esper_shell.telemetry import TelemetrySink
+from esper_shell.telemetry.stream import TelemetryOptions
 
 ARCHITECTURE_FILE = "architecture.json"
 # Seed modules of a from-scratch run are initialised from torch's RNG seeded with this plus the
@@ -97,6 +98,7 @@ def start_from_scratch(
     machine: MachineConfig | None = None,
     run_dir: Path | None = None,
     sinks: Iterable[TelemetrySink] = (),
+    telemetry: TelemetryOptions = TelemetryOptions(),  # noqa: B008 - a frozen record
 ) -> Run:
     """A run of ``task`` with ``config`` whose model starts as ``architecture``: its seeds fossilized and fresh at epoch 0.
 
@@ -105,7 +107,7 @@ def start_from_scratch(
     seeds, so ``resume`` needs nothing more).
     """
     check_architecture(architecture, config)
-    run = start(task, config, machine=machine, run_dir=run_dir, sinks=sinks)
+    run = start(task, config, machine=machine, run_dir=run_dir, sinks=sinks, telemetry=telemetry)
     model = run.trainer.model
     events = []
     with torch.random.fork_rng(devices=[]):

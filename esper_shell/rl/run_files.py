@@ -4,6 +4,7 @@ RUN_DIR/config.json            the resolved RunConfig and the PPOConfig (primiti
 RUN_DIR/checkpoints/latest.pt  the whole training state, written atomically after every update
 RUN_DIR/policy.pt              the policy alone: esper-train heuristic --policy RUN_DIR/policy.pt
 RUN_DIR/summary.json           one entry per update, rewritten after each
+RUN_DIR/events.jsonl           update and episode events (rl/telemetry.py)
 RUN_DIR/.lock                  held by the process that runs here (see ``engine.run_files``)
 """
 

@@ -43,6 +43,7 @@ from esper_shell.rl.policy import PolicyNetwork
 from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
 from esper_shell.rl.ppo import RolloutBatch, UpdateStats, ppo_update
 from esper_shell.rl.run_files import PPODirectory
+from esper_shell.rl.telemetry import PPOEventStream
 from esper_shell.tasks import get_task
 
 CHECKPOINT_FORMAT = "esper.ppo"
@@ -338,6 +339,7 @@ def train_ppo(
 ) -> list[UpdateLog]:
     """Updates until ``run.episodes`` episodes are done (or ``stop_after`` more updates), checkpointing each."""
     done = 0
+    events = PPOEventStream(run, directory) if directory is not None else None
     while not run.finished and (stop_after is None or done < stop_after):
         log = run_update(run)
         done += 1
@@ -345,8 +347,11 @@ def train_ppo(
         if directory is not None:
             directory.save(state, policy_payload(run.policy, run.layout, run.ppo))
             directory.write_summary({"updates": [attrs.asdict(entry) for entry in run.history]})
+            events.update(run, log)
         if on_update is not None:
             on_update(run, log)
+    if events is not None:
+        events.close(run)
     if directory is not None:
         directory.close()  # the last checkpoint is durable, and the directory free, once train returns
     return run.history

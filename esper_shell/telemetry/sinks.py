@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
 
 from esper_core import Severity, TelemetryEvent, to_primitives
+from esper_shell.telemetry.stream import Clock, header, stamp
 
 
 class TelemetrySink(Protocol):
@@ -40,15 +42,25 @@ class MemorySink:
 
 
 class JsonlSink:
-    """One JSON object per line, appended and flushed per event so a crash loses at most one."""
+    """One JSON object per line, appended and flushed per event so a crash loses at most one.
 
-    def __init__(self, path: Path) -> None:
+    Opening writes a header line (schema version, run id); every event line carries the
+    wall-clock ``time`` it was written and the ``run_id`` (docs/telemetry.md).
+    """
+
+    def __init__(self, path: Path, *, run_id: str, clock: Clock = time.time) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.run_id = run_id
+        self._clock = clock
         self._handle: IO[str] = path.open("a", encoding="utf-8")
+        self._write(header(run_id, clock()))
 
     def emit(self, event: TelemetryEvent) -> None:
-        self._handle.write(json.dumps(to_primitives(event), sort_keys=True) + "\n")
+        self._write(stamp(to_primitives(event), self.run_id, self._clock()))
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
         self._handle.flush()
 
     def close(self) -> None:
@@ -74,7 +86,13 @@ class ConsoleSink:
         details = " ".join(f"{key}={value}" for key, value in event.payload.items())
         style = _STYLE[event.severity]
         line = f"epoch {event.epoch:>3}{where} {event.kind}: {details}"
-        self.console.print(f"[{style}]{escape(line)}[/{style}]" if style else line, highlight=False, markup=bool(style))
+        # soft_wrap: one event, one line, whatever the width (rich wraps at 80 columns off a terminal).
+        self.console.print(
+            f"[{style}]{escape(line)}[/{style}]" if style else line,
+            highlight=False,
+            markup=bool(style),
+            soft_wrap=True,
+        )
 
     def close(self) -> None:
         return None

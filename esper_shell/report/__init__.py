@@ -1,0 +1,1 @@
+"""`esper-train report`: run directories turned into PNG plots and a markdown summary."""
