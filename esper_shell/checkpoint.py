@@ -18,7 +18,7 @@ from returns.result import Failure
 
 from esper_core import SEED_MODULE_STAGES, BlendAlgorithm, SeedStage, structure_slot
 from esper_shell.blueprints import blueprint_names, build_seed
-from esper_shell.checkpoint_files import atomic_torch_save, plain_equals, safe_torch_load
+from esper_shell.checkpoint_files import atomic_torch_save, safe_torch_load
 from esper_shell.errors import CheckpointError
 from esper_shell.gated_blend import GatedBlend
 from esper_shell.model import MorphogeneticModel
@@ -82,20 +82,39 @@ def load_checkpoint(path: Path, model: MorphogeneticModel) -> dict[str, Any]:
     return payload["extra"]
 
 
+def same_primitives(saved: Any, expected: Any) -> bool:
+    """``saved == expected`` for trees of primitives, and False (never an error) for anything else.
+
+    A file may hold a tensor where a string belongs, and ``tensor == "x"`` neither is False nor
+    raises a user error; types must match exactly (``True`` is not ``1`` here).
+    """
+    if type(saved) is not type(expected):
+        return False
+    if isinstance(expected, dict):
+        return saved.keys() == expected.keys() and all(same_primitives(saved[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return len(saved) == len(expected) and all(map(same_primitives, saved, expected))
+    return isinstance(expected, (str, int, float, type(None))) and saved == expected
+
+
+def is_format(payload: Any, fmt: str, version: int) -> bool:
+    return (
+        isinstance(payload, dict)
+        and same_primitives(payload.get("format"), fmt)
+        and (same_primitives(payload.get("version"), version))
+    )
+
+
 def check_compatible(payload: Any, model: MorphogeneticModel, *, path: Path) -> None:
     """Raise one ``CheckpointError`` naming what differs; change nothing."""
-    if (
-        not isinstance(payload, dict)
-        or not plain_equals(payload.get("format"), FORMAT)
-        or not plain_equals(payload.get("version"), VERSION)
-    ):
+    if not is_format(payload, FORMAT, VERSION):
         raise CheckpointError(NOT_ESPER_MESSAGE.format(path=path, fmt=FORMAT, version=VERSION))
     missing = [key for key in PAYLOAD_KEYS if key not in payload]
     if missing:
         raise CheckpointError(PAYLOAD_KEYS_MESSAGE.format(path=path, missing=", ".join(missing)))
-    if not plain_equals(payload["slot_ids"], list(model.slot_ids)):
+    if not same_primitives(payload["slot_ids"], list(model.slot_ids)):
         raise CheckpointError(SLOTS_MESSAGE.format(saved=payload["slot_ids"], current=list(model.slot_ids)))
-    if not plain_equals(payload["host"], host_signature(model)):
+    if not same_primitives(payload["host"], host_signature(model)):
         raise CheckpointError(HOST_MESSAGE.format(saved=payload["host"], current=host_signature(model)))
     if not isinstance(payload["extra"], dict):
         raise CheckpointError(

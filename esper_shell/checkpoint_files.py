@@ -242,22 +242,6 @@ def _data_offset(data: mmap.mmap, record: zipfile.ZipInfo, path: Path) -> int:
     return offset + _LOCAL_HEADER.size + name_length + extra_length
 
 
-def _plain(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(_plain(key) and _plain(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return all(_plain(item) for item in value)
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-def plain_equals(value: Any, expected: Any) -> bool:
-    """``value == expected`` for a value read from a file: False unless it holds only primitives.
-
-    A loaded file may put a tensor anywhere, and ``tensor == 1`` is a tensor whose truth is an error.
-    """
-    return _plain(value) and value == expected
-
-
 def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> Any:
     """Verified bytes through ``torch.load(weights_only=True)``; every failure a ``CheckpointError``."""
     path = Path(path)

@@ -287,7 +287,22 @@ def _model_extra_missing(payload: dict) -> None:
     del payload["model"]["_extra_state"]
 
 
+def _tensor_format(payload: dict) -> None:
+    payload["format"] = torch.zeros(2)
+
+
+def _tensor_in_slot_ids(payload: dict) -> None:
+    payload["slot_ids"][1] = torch.zeros(())
+
+
+def _bool_version(payload: dict) -> None:
+    payload["version"] = True
+
+
 TAMPERINGS = [
+    (_tensor_format, "not an Esper model checkpoint"),
+    (_bool_version, "not an Esper model checkpoint"),
+    (_tensor_in_slot_ids, "Checkpoint slots .* differ"),
     (_drop_extra, "lacks extra"),
     (_extra_not_a_dict, "'extra' must be a dict"),
     (_string_tensor, r"not a tensor: host\..*\(str\)"),

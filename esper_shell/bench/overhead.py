@@ -143,6 +143,8 @@ def run(config: OverheadConfig, steps: Steps | None = None) -> dict[str, float]:
         sized_channels = sized_host().injection_points[SLOT]
         checkpoint = _checkpoint_ratios(sized_host, config, sized_channels)
         ratios[f"checkpoint save (what the epoch waits) / torch.save, {params} params"] = checkpoint["save"]
+        # Fastest sample of each: on a machine whose disk others share, what the save costs without stalls.
+        ratios[f"  same, fastest of the samples ({params} params)"] = checkpoint["save_fastest"]
         ratios[f"checkpoint save+load / torch.save+load, host of {params} params"] = checkpoint["background"]
         ratios[f"  same, waiting for the fsyncs on the training thread ({params} params)"] = checkpoint["inline"]
         _tick(steps, f"checkpoint, {params} params")
@@ -201,8 +203,13 @@ def _checkpoint_ratios(host: Callable[[], CNNHost], config: OverheadConfig, chan
             repeats=config.repeats,
             warmup=config.warmup,
         )
-    save = statistics.median(saves["esper"][config.warmup :]) / statistics.median(saves["plain"][config.warmup :])
-    return {"save": save, "background": t["background"] / t["plain"], "inline": t["inline"] / t["plain"]}
+    esper_saves, plain_saves = saves["esper"][config.warmup :], saves["plain"][config.warmup :]
+    return {
+        "save": statistics.median(esper_saves) / statistics.median(plain_saves),
+        "save_fastest": min(esper_saves) / min(plain_saves),
+        "background": t["background"] / t["plain"],
+        "inline": t["inline"] / t["plain"],
+    }
 
 
 def _median_self_timed(candidates: dict[str, Callable[[], float]], *, repeats: int, warmup: int) -> dict[str, float]:
@@ -229,7 +236,7 @@ SEED_TARGET = 1.03
 
 
 def target_for(name: str) -> float:
-    if "fsyncs on the training thread" in name:
+    if "fsyncs on the training thread" in name or "fastest of the samples" in name:
         return INLINE_CHECKPOINT_REFERENCE
     if "checkpoint" in name:
         return CHECKPOINT_TARGET

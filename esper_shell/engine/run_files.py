@@ -29,7 +29,8 @@ from typing import IO, Any
 
 import attrs
 
-from esper_shell.checkpoint_files import CheckpointWriter, plain_equals, safe_torch_load, temp_files
+from esper_shell.checkpoint import is_format
+from esper_shell.checkpoint_files import CheckpointWriter, safe_torch_load, temp_files
 from esper_shell.errors import CheckpointError
 
 RUN_FORMAT = "esper.run"
@@ -189,10 +190,6 @@ class RunDirectory(RunFiles):
 
     def load(self) -> dict[str, Any]:
         payload = self.read_checkpoint(NO_RUN_MESSAGE)
-        if (
-            not isinstance(payload, dict)
-            or not plain_equals(payload.get("format"), RUN_FORMAT)
-            or not plain_equals(payload.get("version"), RUN_VERSION)
-        ):
+        if not is_format(payload, RUN_FORMAT, RUN_VERSION):
             raise CheckpointError(NOT_A_RUN_MESSAGE.format(path=self.checkpoint, fmt=RUN_FORMAT, version=RUN_VERSION))
         return payload

@@ -166,7 +166,9 @@ class ShapleyProbe:
         started = time.perf_counter()
         # A seed per (run seed, epoch): a resumed run samples the same orders as an unbroken one.
         seed = trainer.config.seed * 100_003 + trainer.epoch
-        estimate = attribute(trainer.model, lambda: trainer.task.val, device=trainer.device, seed=seed, samples=self.samples)
+        estimate = attribute(
+            trainer.model, lambda: trainer.task.val, device=trainer.device, seed=seed, samples=self.samples
+        )
         if estimate is None:
             return []
         return shapley_events(trainer.model, trainer.epoch, estimate, time.perf_counter() - started)

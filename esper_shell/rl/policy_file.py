@@ -27,7 +27,7 @@ from returns.result import Failure
 from esper_core.features import FeatureConfig, FeatureLayout
 from esper_core.ppo_config import PPOConfig
 from esper_core.serialization import from_primitives, to_primitives
-from esper_shell.checkpoint_files import plain_equals, safe_torch_load
+from esper_shell.checkpoint import is_format, safe_torch_load
 from esper_shell.errors import CheckpointError
 from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser
 from esper_shell.rl.policy import PolicyNetwork
@@ -113,11 +113,7 @@ def check_layout_matches(payload: Any, layout: FeatureLayout, *, path: Path, sam
 
 def _check_structure(payload: Any, path: Path) -> None:
     """Format, keys and the layout's types: what every later check may take for granted."""
-    if (
-        not isinstance(payload, dict)
-        or not plain_equals(payload.get("format"), POLICY_FORMAT)
-        or not plain_equals(payload.get("version"), POLICY_VERSION)
-    ):
+    if not is_format(payload, POLICY_FORMAT, POLICY_VERSION):
         raise CheckpointError(NOT_A_POLICY_MESSAGE.format(path=path, fmt=POLICY_FORMAT, version=POLICY_VERSION))
     missing = [key for key in PAYLOAD_KEYS if key not in payload]
     if missing:

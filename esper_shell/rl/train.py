@@ -31,7 +31,7 @@ from esper_core.gae import gae
 from esper_core.ppo_config import PPOConfig, entropy_coef
 from esper_core.serialization import from_primitives, to_primitives
 from esper_shell.blueprints import blueprint_names
-from esper_shell.checkpoint_files import plain_equals
+from esper_shell.checkpoint import is_format
 from esper_shell.distributed.collective import Collective, SingleProcess, on_root
 from esper_shell.engine.device import MachineConfig
 from esper_shell.errors import CheckpointError, unwrap
@@ -317,9 +317,7 @@ def resume_ppo(
 
 def _load(directory: PPODirectory, world_size: int) -> dict[str, Any]:
     state = directory.load()
-    if not plain_equals(state.get("format"), CHECKPOINT_FORMAT) or not plain_equals(
-        state.get("version"), CHECKPOINT_VERSION
-    ):
+    if not is_format(state, CHECKPOINT_FORMAT, CHECKPOINT_VERSION):
         raise CheckpointError(
             NOT_A_PPO_RUN_MESSAGE.format(path=directory.checkpoint, fmt=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
         )
