@@ -18,7 +18,7 @@ from rich.table import Table
 
 from esper_core import ConfigError, EsperError, parse_slot_id
 from esper_shell.bench.cli import bench_app
-from esper_shell.config_file import RunFlags, build_run_config
+from esper_shell.config_file import RunFlags, build_run_config, directory_option
 from esper_shell.distributed.collective import Collective, close, from_environment
 from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.engine.run import Run
@@ -81,8 +81,8 @@ MaxSeeds = Annotated[int | None, typer.Option("--max-seeds", help="Most seeds th
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default auto).")]
 Seed = Annotated[int | None, typer.Option(help="Random seed (default 0).")]
 Threads = Annotated[int | None, typer.Option(help="torch CPU threads (default: the task's).")]
-RunDir = Annotated[Path | None, typer.Option("--run-dir", help="Directory for config, events and checkpoints.")]
-Resume = Annotated[Path | None, typer.Option(help="Continue the stopped run in this directory.")]
+RunDir = Annotated[str | None, typer.Option("--run-dir", help="Directory for config, events and checkpoints.")]
+Resume = Annotated[str | None, typer.Option(help="Continue the stopped run in this directory.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML file of run settings; flags override it.")]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local copy of cifar10 / tinystories data.")]
 PolicyFile = Annotated[
@@ -145,8 +145,8 @@ def _run(
     flags: RunFlags,
     machine: dict[str, Any],
     *,
-    run_dir: Path | None,
-    resume_dir: Path | None,
+    run_dir: str | None,
+    resume_dir: str | None,
     config_file: Path | None,
     quiet: bool,
     telemetry: TelemetryOptions,
@@ -155,6 +155,7 @@ def _run(
     run: Run | None = None
     collective: Collective | None = None
     try:
+        run_dir, resume_dir = directory_option("--run-dir", run_dir), directory_option("--resume", resume_dir)
         # Under torchrun: one data-parallel run over every rank (docs/scale.md); else one process.
         collective = from_environment(resolve_device(machine["device"] or "auto"))
         if resume_dir is not None:
@@ -214,6 +215,8 @@ def _run(
             typer.echo(INTERRUPTED_MESSAGE.format(epoch=epoch, command=command, path=directory.path), err=True)
         raise typer.Exit(code=130) from None
     finally:
+        if run is not None and run.directory is not None:
+            run.directory.close()  # on error paths too: the lock is given up, the last checkpoint durable
         if collective is not None:
             close(collective)
 

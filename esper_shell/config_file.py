@@ -57,6 +57,18 @@ INVALID_SLOT_MESSAGE = "{error} Valid slots for task {task}: {valid}."
 BAD_CONFIG_MESSAGE = "Bad configuration{where}: {details}"
 
 
+EMPTY_PATH_MESSAGE = "{option} is empty; name a directory, e.g. {option} runs/a."
+
+
+def directory_option(option: str, value: str | None) -> Path | None:
+    """A directory flag as typed: an empty one is refused (it would silently mean the current directory)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ConfigError(EMPTY_PATH_MESSAGE.format(option=option), value=value)
+    return Path(value)
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

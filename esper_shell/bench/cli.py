@@ -19,12 +19,22 @@ bench_app = typer.Typer(
 )
 
 
+AT_LEAST_ONE_MESSAGE = "{option} {value} measures nothing; give at least 1."
+
+
+def _at_least_one(option: str, value: int) -> None:
+    if value < 1:
+        typer.echo(f"Error: {AT_LEAST_ONE_MESSAGE.format(option=option, value=value)}", err=True)
+        raise typer.Exit(code=2)
+
+
 @bench_app.command("overhead")
 def overhead_command(
     repeats: Annotated[int, typer.Option(help="Timed steps per candidate.")] = overhead.OverheadConfig().repeats,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Run host and input channels_last.")] = False,
 ) -> None:
     """What slots cost over the bare host, and checkpoints over torch.save/load."""
+    _at_least_one("--repeats", repeats)
     typer.echo(overhead.report(overhead.OverheadConfig(repeats=repeats, channels_last=channels_last)))
 
 
@@ -35,6 +45,7 @@ def counterfactual_command(
     ] = counterfactual.CounterfactualConfig().repeats,
 ) -> None:
     """Fused counterfactual validation against a plain pass and the naive 1 + n passes."""
+    _at_least_one("--repeats", repeats)
     typer.echo(counterfactual.report(counterfactual.CounterfactualConfig(repeats=repeats)))
 
 
@@ -106,4 +117,5 @@ def ddp_command(
     repeats: Annotated[int, typer.Option(help="Timed epochs of each kind.")] = ddp.DDPBenchConfig().repeats,
 ) -> None:
     """Data-parallel throughput for 1 and 2 ranks on this machine: samples/s, communication share, PPO env-steps/s."""
+    _at_least_one("--repeats", repeats)
     typer.echo(ddp.report(ddp.DDPBenchConfig(task=task, repeats=repeats)))

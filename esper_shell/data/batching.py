@@ -20,8 +20,8 @@ LENGTH_MISMATCH_ERROR = "x has {x_count} examples but y has {y_count}; pass inpu
 POSITIVE_ERROR = "{name}={value} must be at least 1."
 TOKENS_DIM_ERROR = "tokens has shape {shape}; expected a 1-D stream of token ids."
 TEXT_TOO_SHORT_ERROR = (
-    "a stream of {count} tokens cannot fill a window of block_size={block_size} plus its "
-    "next-token target; use a block_size below {count} or a longer corpus."
+    "the corpus holds {count} tokens, too few for one window of {block_size} tokens plus its "
+    "next-token target; use a longer corpus."
 )
 
 

@@ -44,6 +44,10 @@ UNFINISHED_MESSAGE = (
     "The run in {path} stopped before its first checkpoint, so there is nothing to resume: start it again "
     "with the same command and --run-dir {path} (that replaces the unfinished run)."
 )
+# A PPO run's checkpoint format (esper_shell.rl.train): recognised here only to name the right command.
+PPO_FORMAT, PPO_VERSION = "esper.ppo", 1
+PPO_RUN_MESSAGE = "{path} holds a PPO run; continue it with: esper-train ppo --resume {path}"
+TRAINING_RUN_MESSAGE = "{path} holds a {kind} training run; continue it with: esper-train {command} --resume {path}"
 NOT_A_RUN_MESSAGE = "{path} is not an Esper training checkpoint (expected format {fmt!r} version {version})."
 LOCKED_MESSAGE = (
     "Run directory {path} is in use by another esper-train process (it holds {lock}); wait for it to "
@@ -51,6 +55,15 @@ LOCKED_MESSAGE = (
 )
 UNUSABLE_MESSAGE = "Cannot use run directory {path} ({details}); choose a writable --run-dir."
 NOT_A_DIRECTORY_MESSAGE = "Run directory {path} is not a directory; choose another --run-dir."
+
+
+def training_run_kind(payload: Any) -> str | None:
+    """The controller kind of a training checkpoint (``heuristic``, ``static``, ...), None if it is not one."""
+    if not is_format(payload, RUN_FORMAT, RUN_VERSION):
+        return None
+    controller = payload.get("config", {}).get("controller") if isinstance(payload.get("config"), dict) else None
+    kind = controller.get("kind") if isinstance(controller, dict) else None
+    return kind if isinstance(kind, str) else "unknown"
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -190,6 +203,8 @@ class RunDirectory(RunFiles):
 
     def load(self) -> dict[str, Any]:
         payload = self.read_checkpoint(NO_RUN_MESSAGE)
+        if is_format(payload, PPO_FORMAT, PPO_VERSION):
+            raise CheckpointError(PPO_RUN_MESSAGE.format(path=self.path), value=self.path)
         if not is_format(payload, RUN_FORMAT, RUN_VERSION):
             raise CheckpointError(NOT_A_RUN_MESSAGE.format(path=self.checkpoint, fmt=RUN_FORMAT, version=RUN_VERSION))
         return payload

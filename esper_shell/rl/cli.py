@@ -14,9 +14,11 @@ from rich.table import Table
 
 from esper_core import ConfigError, CustomControllerConfig, EsperError, RunConfig, from_primitives, to_primitives
 from esper_core.ppo_config import PPOConfig
+from esper_shell.config_file import directory_option
 from esper_shell.distributed.collective import Collective, close, from_environment
 from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.errors import unwrap
+from esper_shell.rl.run_files import PPODirectory
 from esper_shell.rl.train import PPORun, UpdateLog, resume_ppo, start_ppo, train_ppo
 from esper_shell.tasks import get_task
 
@@ -27,6 +29,8 @@ RESUME_CONFLICT_MESSAGE = (
     "--resume continues a run with its saved config; drop {options} (only --episodes may change, to extend it)."
 )
 BAD_CONFIG_MESSAGE = "Bad configuration: {details}"
+INTERRUPTED_MESSAGE = "Interrupted; continue with: esper-train ppo --resume {path}"
+INTERRUPTED_NO_DIR_MESSAGE = "Interrupted; nothing was kept (pass --run-dir to make a PPO run resumable)."
 EPISODES_MESSAGE = (
     "--episodes {episodes} is not a multiple of --n-envs {n_envs}: an update plays one episode in every env; "
     "choose a multiple, e.g. {n_envs} x k."
@@ -123,9 +127,9 @@ def ppo(
     ] = None,
     max_seeds: Annotated[int | None, typer.Option("--max-seeds", help="Most seeds per episode.")] = None,
     run_dir: Annotated[
-        Path | None, typer.Option("--run-dir", help="Directory for config, checkpoint, policy.pt and summary.")
+        str | None, typer.Option("--run-dir", help="Directory for config, checkpoint, policy.pt and summary.")
     ] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the stopped PPO run in this directory.")] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue the stopped PPO run in this directory.")] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; episode k trains its host with seed + k (default 0).")
     ] = None,
@@ -151,7 +155,9 @@ def ppo(
         "data_dir": None if data_dir is None else str(data_dir),
     }
     collective: Collective | None = None
+    directory: PPODirectory | None = None
     try:
+        run_dir, resume = directory_option("--run-dir", run_dir), directory_option("--resume", resume)
         collective = from_environment(resolve_device(device or "auto"))
         if resume is not None:
             given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
@@ -174,7 +180,14 @@ def ppo(
             train_ppo(run, None)
     except EsperError as error:
         raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        where = directory.path if directory is not None else None
+        hint = INTERRUPTED_MESSAGE.format(path=where) if where is not None else INTERRUPTED_NO_DIR_MESSAGE
+        typer.echo(hint, err=True)
+        raise typer.Exit(code=130) from None
     finally:
+        if directory is not None:
+            directory.close()  # on error paths too: the lock is given up, the last checkpoint durable
         if collective is not None:
             close(collective)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from esper_shell.engine.run_files import RunFiles
+from esper_shell.engine.run_files import TRAINING_RUN_MESSAGE, RunFiles, training_run_kind
 from esper_shell.errors import CheckpointError
 
 NO_RUN_MESSAGE = "No PPO run to resume in {path}: expected {checkpoint} (a run directory made by esper-train ppo)."
@@ -40,6 +40,11 @@ class PPODirectory(RunFiles):
 
     def load(self) -> dict[str, Any]:
         state = self.read_checkpoint(NO_RUN_MESSAGE)
+        kind = training_run_kind(state)
+        if kind is not None:
+            command = "static" if kind == "static" else "heuristic"
+            message = TRAINING_RUN_MESSAGE.format(path=self.path, kind=kind, command=command)
+            raise CheckpointError(message, value=self.path)
         if not isinstance(state, dict):
             raise CheckpointError(NOT_A_DICT_MESSAGE.format(path=self.checkpoint))
         return state
