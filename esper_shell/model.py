@@ -104,7 +104,15 @@ class MorphogeneticModel(nn.Module):
         self.slot_config = SlotConfig(slot_ids)
         self.lifecycle_config = lifecycle_config or LifecycleConfig()
         self.seed_slots = nn.ModuleDict(
-            {sid: SeedSlot(sid, host.injection_points[sid], host.topology) for sid in slot_ids}
+            {
+                sid: SeedSlot(
+                    sid,
+                    host.injection_points[sid],
+                    host.topology,
+                    blend_gradient_to_host=self.lifecycle_config.blend_gradient_to_host,
+                )
+                for sid in slot_ids
+            }
         )
         self.epoch = 0
         self.seeds_created = 0

@@ -66,11 +66,13 @@ def _mode_for(state: SeedState | None) -> _Mode:
 
 
 class SeedSlot(nn.Module):
-    def __init__(self, slot_id: str, channels: int, topology: str) -> None:
+    def __init__(self, slot_id: str, channels: int, topology: str, *, blend_gradient_to_host: bool = False) -> None:
         super().__init__()
         self.slot_id = slot_id
         self.channels = channels
         self.topology = topology
+        # LifecycleConfig.blend_gradient_to_host: while BLENDING, the seed reads h itself, not h.detach().
+        self.blend_gradient_to_host = blend_gradient_to_host
         self.state: SeedState | None = None
         self.seed: nn.Module | None = None
         self.gate: GatedBlend | None = None
@@ -94,7 +96,7 @@ class SeedSlot(nn.Module):
                 return h
             s = seed(h.detach())
             return h + (s - s.detach())
-        s = seed(h.detach())
+        s = seed(h if self.blend_gradient_to_host else h.detach())
         if mode is _Mode.BLENDING:
             return torch.lerp(h, s, self.state.alpha)
         alpha = self._ramp() * self.gate(h)

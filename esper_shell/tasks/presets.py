@@ -13,16 +13,18 @@ from esper_core import BlendAlgorithm, HeuristicConfig, LifecycleConfig, SignalC
 from esper_shell.data import (
     ClassificationData,
     DataError,
+    SignalData,
     TextData,
     iterate_batches,
     load_cifar10,
     load_digits,
+    load_mnist1d,
     load_pydoc,
     load_tinystories,
     make_synthetic,
     text_batches,
 )
-from esper_shell.hosts import CNNHost, TransformerHost
+from esper_shell.hosts import CNNHost, Conv1DHost, TransformerHost
 from esper_shell.tasks.spec import Batches, TaskSpec, TrainingSettings
 
 UNKNOWN_TASK_MESSAGE = "Unknown task {task!r}; choose one of: {known}."
@@ -55,6 +57,15 @@ def _image_batches(data: ClassificationData, batch_size: int) -> Batches:
         val=lambda: iterate_batches(data.val_x, data.val_y, batch_size * 4, generator=None),
         num_classes=data.num_classes,
         describe={"train": data.train_x.shape[0], "val": data.val_x.shape[0], "image_size": data.image_size},
+    )
+
+
+def _signal_batches(data: SignalData, batch_size: int) -> Batches:
+    return Batches(
+        train=lambda generator: iterate_batches(data.train_x, data.train_y, batch_size, generator=generator),
+        val=lambda: iterate_batches(data.val_x, data.val_y, batch_size * 4, generator=None),
+        num_classes=data.num_classes,
+        describe={"train": data.train_x.shape[0], "val": data.val_x.shape[0], "length": data.length},
     )
 
 
@@ -103,6 +114,19 @@ SYNTHETIC = TaskSpec(
     lifecycle=CNN_GROWTH_LIFECYCLE,
 )
 
+MNIST1D = TaskSpec(
+    name="mnist1d",
+    description="MNIST-1D (Greydanus 2020): 4,000 + 1,000 signals of length 40, generated offline (embedded)",
+    topology="conv1d",
+    load=lambda data_dir, seed, batch_size: _signal_batches(load_mnist1d(seed=seed), batch_size),
+    build_host=lambda: Conv1DHost((1, 1, 1), base_channels=4, in_channels=1, num_classes=10),
+    default_slots=("r0c0", "r1c0", "r2c0"),
+    training=TrainingSettings(epochs=30, batch_size=64, lr=0.05, threads=1, max_seeds=3),
+    heuristic=CNN_GROWTH_HEURISTIC,
+    signals=CNN_GROWTH_SIGNALS,
+    lifecycle=CNN_GROWTH_LIFECYCLE,
+)
+
 PYDOC = TaskSpec(
     name="pydoc",
     description="byte-level language modelling on the prose bundled in Python's pydoc_data (embedded)",
@@ -144,7 +168,7 @@ TINYSTORIES = TaskSpec(
     needs_data_dir=True,
 )
 
-TASKS: dict[str, TaskSpec] = {task.name: task for task in (DIGITS, SYNTHETIC, PYDOC, CIFAR10, TINYSTORIES)}
+TASKS: dict[str, TaskSpec] = {task.name: task for task in (DIGITS, SYNTHETIC, MNIST1D, PYDOC, CIFAR10, TINYSTORIES)}
 
 
 def get_task(name: str) -> TaskSpec:
