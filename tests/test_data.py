@@ -286,7 +286,13 @@ class TestLoadMnist1D:
     def test_a_missing_package_fails_with_the_install_command(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(sys.modules, "mnist1d.data", None)
         with pytest.raises(DataError, match="pip install mnist1d"):
-            load_mnist1d(num_samples=SMALL_MNIST1D)
+            load_mnist1d(num_samples=SMALL_MNIST1D, seed=404)  # a seed no other test generates (no cache hit)
+
+    def test_changing_a_loaded_tensor_does_not_change_the_next_load(self) -> None:
+        first = load_mnist1d(num_samples=SMALL_MNIST1D, seed=3)
+        expected = first.train_x.clone()
+        first.train_x.zero_()
+        assert torch.equal(load_mnist1d(num_samples=SMALL_MNIST1D, seed=3).train_x, expected)
 
     def test_signals_whose_length_disagrees_with_the_record_are_rejected(self) -> None:
         with pytest.raises(DataError, match=r"\(N, 1, 40\)"):

@@ -8,6 +8,7 @@ and is never called here.
 
 from __future__ import annotations
 
+import functools
 import random
 
 import numpy as np
@@ -45,6 +46,27 @@ def load_mnist1d(*, num_samples: int = PAPER_SAMPLES, seed: int = 0) -> SignalDa
     per_class = num_samples // NUM_CLASSES
     if num_samples % NUM_CLASSES or per_class * (1 - PAPER_TRAIN_FRACTION) < 1:
         raise DataError(SAMPLES_ERROR.format(num_samples=num_samples, classes=NUM_CLASSES))
+    train_signals, train_labels, val_signals, val_labels = _generate(num_samples, seed)
+    # Fresh tensors on every call: the cached arrays are never handed out, so no caller can
+    # change what the next one loads.
+    train_x = torch.tensor(train_signals, dtype=torch.float32).unsqueeze(1)
+    val_x = torch.tensor(val_signals, dtype=torch.float32).unsqueeze(1)
+    normalise_per_channel_(train_x, val_x)
+    return SignalData(
+        train_x=train_x,
+        train_y=torch.tensor(train_labels, dtype=torch.int64),
+        val_x=val_x,
+        val_y=torch.tensor(val_labels, dtype=torch.int64),
+        num_classes=NUM_CLASSES,
+        in_channels=1,
+        length=SIGNAL_LENGTH,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _generate(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The generator's raw splits, cached: generating takes seconds, and parallel RL
+    environments and the two arms of a paired comparison load the same seed."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError:
@@ -57,15 +79,4 @@ def load_mnist1d(*, num_samples: int = PAPER_SAMPLES, seed: int = 0) -> SignalDa
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
-    train_x = torch.as_tensor(generated["x"], dtype=torch.float32).unsqueeze(1)
-    val_x = torch.as_tensor(generated["x_test"], dtype=torch.float32).unsqueeze(1)
-    normalise_per_channel_(train_x, val_x)
-    return SignalData(
-        train_x=train_x,
-        train_y=torch.as_tensor(generated["y"], dtype=torch.int64),
-        val_x=val_x,
-        val_y=torch.as_tensor(generated["y_test"], dtype=torch.int64),
-        num_classes=NUM_CLASSES,
-        in_channels=1,
-        length=SIGNAL_LENGTH,
-    )
+    return generated["x"], generated["y"], generated["x_test"], generated["y_test"]
