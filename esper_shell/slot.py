@@ -39,6 +39,7 @@ from esper_core import (
 from esper_shell.blueprints import build_seed
 from esper_shell.errors import CheckpointError
 from esper_shell.gated_blend import GatedBlend
+from esper_shell.hosts.protocol import TRANSFORMER_TOPOLOGY
 
 
 class _Mode(enum.Enum):
@@ -142,7 +143,7 @@ class SeedSlot(nn.Module):
                 case DropSeed():
                     self.seed = None
                 case BuildGate():
-                    self.gate = self._on_anchor(GatedBlend(self.channels))
+                    self.gate = self._on_anchor(self._new_gate())
                     self._reset_gate_measurement()
                 case DiscardGate():
                     self.gate = None
@@ -190,6 +191,10 @@ class SeedSlot(nn.Module):
         self._gate_alpha_sum.zero_()
         self._gate_alpha_count.zero_()
 
+    def _new_gate(self) -> GatedBlend:
+        """A gate that pools this slot's feature layout: (B, T, C) for transformers, else (B, C, ...)."""
+        return GatedBlend(self.channels, channels_first=self.topology != TRANSFORMER_TOPOLOGY)
+
     def _on_anchor(self, module: nn.Module) -> nn.Module:
         return module.to(device=self._anchor.device, dtype=self._anchor.dtype)
 
@@ -224,7 +229,7 @@ class SeedSlot(nn.Module):
             )
         gate = None
         if _mode_for(restored) is _Mode.GATED:
-            gate = self.gate if self.gate is not None else self._on_anchor(GatedBlend(self.channels))
+            gate = self.gate if self.gate is not None else self._on_anchor(self._new_gate())
         self.seed = seed
         self.gate = gate
         self._reset_gate_measurement()
