@@ -31,7 +31,7 @@ def _slot_tuple(value: object) -> tuple[str, ...] | None:
 
 @attrs.frozen(kw_only=True)
 class RunConfig:
-    task: str = "digits"
+    task: str = "mnist1d"
     controller: str = attrs.field(default="heuristic", validator=in_(CONTROLLERS))
     epochs: int | None = attrs.field(default=None, validator=optional(ge(1)))
     seed: int = 0

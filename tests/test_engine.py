@@ -42,7 +42,7 @@ class TestLifecycleInRealRuns:
 
     def test_default_heuristic_run_on_the_default_task_fossilizes_a_seed(self) -> None:
         trainer, sink = _run(RunConfig())
-        assert trainer.config.task == "digits" and trainer.model.seeds_created >= 1
+        assert trainer.config.task == "mnist1d" and trainer.model.seeds_created >= 1
         assert trainer.model.fossilized_seed_count >= 1
         fossilized = [e for e in sink.events if e.kind == "stage_entered" and e.payload["to"] == "FOSSILIZED"]
         assert fossilized and all(e.epoch < trainer.total_epochs for e in fossilized)
