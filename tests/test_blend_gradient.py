@@ -60,4 +60,3 @@ def test_training_stays_isolated_when_released() -> None:
 def test_a_non_boolean_is_refused() -> None:
     with pytest.raises(TypeError):
         LifecycleConfig(blend_gradient_to_host=1)  # type: ignore[arg-type]
-

@@ -136,17 +136,36 @@ def _register_family(topology: str, dims: int) -> None:
     kernel = "3x3" if dims == IMAGE_DIMS else "3-tap"
     register_blueprint(noop_spec(topology))
     specs = (
-        ("norm", NormSeed, lambda channels: 2 * channels + 1,
-         "GroupNorm blended in by a learned, zero-initialised strength."),
-        ("attention", ChannelAttentionSeed,
-         lambda channels: 2 * channels * se_hidden(channels) + se_hidden(channels) + channels,
-         "Squeeze-and-excitation channel gate, starting at a gate of exactly 1."),
-        ("depthwise", DepthwiseSeed, partial(depthwise_params, dims=dims),
-         f"Residual depthwise-separable {kernel} conv with GroupNorm, starting as the identity."),
-        ("conv_light", ConvLightSeed, partial(conv_light_params, dims=dims),
-         f"Residual {kernel} conv with GroupNorm, starting as the identity."),
-        ("conv_heavy", conv_heavy, lambda channels: 2 * conv_light_params(channels, dims),
-         f"Two residual {kernel} conv blocks, starting as the identity."),
+        (
+            "norm",
+            NormSeed,
+            lambda channels: 2 * channels + 1,
+            "GroupNorm blended in by a learned, zero-initialised strength.",
+        ),
+        (
+            "attention",
+            ChannelAttentionSeed,
+            lambda channels: 2 * channels * se_hidden(channels) + se_hidden(channels) + channels,
+            "Squeeze-and-excitation channel gate, starting at a gate of exactly 1.",
+        ),
+        (
+            "depthwise",
+            DepthwiseSeed,
+            partial(depthwise_params, dims=dims),
+            f"Residual depthwise-separable {kernel} conv with GroupNorm, starting as the identity.",
+        ),
+        (
+            "conv_light",
+            ConvLightSeed,
+            partial(conv_light_params, dims=dims),
+            f"Residual {kernel} conv with GroupNorm, starting as the identity.",
+        ),
+        (
+            "conv_heavy",
+            conv_heavy,
+            lambda channels: 2 * conv_light_params(channels, dims),
+            f"Two residual {kernel} conv blocks, starting as the identity.",
+        ),
     )
     for name, build, param_count, description in specs:
         register_blueprint(
