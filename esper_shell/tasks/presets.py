@@ -107,7 +107,7 @@ def _require(data_dir: Path | None, task: str) -> Path:
 
 DIGITS = TaskSpec(
     name="digits",
-    description="scikit-learn's bundled 8x8 handwritten digits, upsampled to 16x16 (embedded, the default)",
+    description="scikit-learn's bundled 8x8 handwritten digits, upsampled to 16x16 (embedded)",
     topology="cnn",
     load=lambda data_dir, seed, batch_size: _image_batches(load_digits(image_size=16, seed=seed), batch_size),
     build_host=lambda: CNNHost((1, 1, 1), base_channels=1, in_channels=1, num_classes=10),
@@ -135,7 +135,7 @@ SYNTHETIC = TaskSpec(
 
 MNIST1D = TaskSpec(
     name="mnist1d",
-    description="MNIST-1D (Greydanus 2020): 4,000 + 1,000 signals of length 40, generated offline (embedded)",
+    description="MNIST-1D (Greydanus 2020): 4,000 + 1,000 signals of length 40, generated offline (embedded, the default)",
     topology="conv1d",
     load=lambda data_dir, seed, batch_size: _signal_batches(load_mnist1d(seed=seed), batch_size),
     build_host=lambda: Conv1DHost((1, 1), base_channels=8, in_channels=1, num_classes=10),
