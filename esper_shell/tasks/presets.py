@@ -135,7 +135,7 @@ SYNTHETIC = TaskSpec(
 
 MNIST1D = TaskSpec(
     name="mnist1d",
-    description="MNIST-1D (Greydanus 2020): 4,000 + 1,000 signals of length 40, generated offline (embedded, the default)",
+    description="MNIST-1D (Greydanus 2020): 4,000 + 1,000 length-40 signals, generated offline (embedded, the default)",
     topology="conv1d",
     load=lambda data_dir, seed, batch_size: _signal_batches(load_mnist1d(seed=seed), batch_size),
     build_host=lambda: Conv1DHost((1, 1), base_channels=8, in_channels=1, num_classes=10),
