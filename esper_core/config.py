@@ -34,6 +34,14 @@ class GateConfig:
 
 @attrs.frozen(kw_only=True)
 class LifecycleConfig:
+    """Lifecycle thresholds and the blend schedule.
+
+    ``blend_gradient_to_host`` (DESIGN §6): while BLENDING the seed reads ``h.detach()`` by
+    default, so the layers upstream of the slot get only ``(1 - alpha)`` of their gradient;
+    ``True`` lets the seed's path pass gradient to the host too (as in PROBATIONARY). Off by
+    default; a preset turns it on only where the paired outcome study says it pays.
+    """
+
     gates: GateConfig = attrs.field(factory=GateConfig, validator=instance_of(GateConfig))
     blend_steps: int = attrs.field(default=5, validator=ge(1))
     default_blend: BlendAlgorithm = attrs.field(default=BlendAlgorithm.SIGMOID, validator=instance_of(BlendAlgorithm))
@@ -41,3 +49,4 @@ class LifecycleConfig:
     probation_epochs: int = attrs.field(default=5, validator=ge(1))
     embargo_epochs: int = attrs.field(default=5, validator=ge(0))
     history_limit: int = attrs.field(default=64, validator=ge(1))
+    blend_gradient_to_host: bool = attrs.field(default=False, validator=instance_of(bool))

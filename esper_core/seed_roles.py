@@ -12,8 +12,14 @@ from esper_core.stages import CONTRIBUTING_STAGES, ISOLATED_STAGES, SeedStage
 from esper_core.state import SeedState
 
 
-def isolates_gradients(stage: SeedStage) -> bool:
-    """The seed sees detached host features, so no gradient reaches the host through it (DESIGN §6)."""
+def isolates_gradients(stage: SeedStage, *, blend_gradient_to_host: bool = False) -> bool:
+    """The seed sees detached host features, so no gradient reaches the host through it (DESIGN §6).
+
+    ``blend_gradient_to_host`` is ``LifecycleConfig.blend_gradient_to_host``: it releases the
+    detach while BLENDING.
+    """
+    if blend_gradient_to_host and stage is SeedStage.BLENDING:
+        return False
     return stage in ISOLATED_STAGES
 
 

@@ -180,7 +180,7 @@ def _describe(exc: BaseException, target: Any) -> str:
     return f"{expected} ({type(exc).__name__}: {exc})"
 
 
-def unstructure_slot(state: SeedState | None) -> dict[str, Any]:
+def unstructure_slot(state: SeedState | None, *, blend_gradient_to_host: bool = False) -> dict[str, Any]:
     """A slot's extra state for checkpoints (DESIGN §9): the schedule and isolation at top level.
 
     ``isolate_gradients`` is not state of its own: it is written from the stage, for readers of
@@ -190,11 +190,11 @@ def unstructure_slot(state: SeedState | None) -> dict[str, Any]:
         return {"schema": SLOT_SCHEMA_VERSION, "seed_state": None, "blend": None, "isolate_gradients": False}
     seed = to_primitives(state)
     blend = seed.pop("blend")
-    isolate = isolates_gradients(state.stage)
+    isolate = isolates_gradients(state.stage, blend_gradient_to_host=blend_gradient_to_host)
     return {"schema": SLOT_SCHEMA_VERSION, "seed_state": seed, "blend": blend, "isolate_gradients": isolate}
 
 
-def structure_slot(data: object) -> Result[SeedState | None, SchemaError]:
+def structure_slot(data: object, *, blend_gradient_to_host: bool = False) -> Result[SeedState | None, SchemaError]:
     if not isinstance(data, dict) or set(data) != _SLOT_KEYS:
         found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         return Failure(SchemaError(SLOT_KEYS_MESSAGE.format(expected=sorted(_SLOT_KEYS), found=found)))
@@ -225,7 +225,7 @@ def structure_slot(data: object) -> Result[SeedState | None, SchemaError]:
     return (
         from_primitives(merged, SeedState)
         .bind(_check_blend_matches_stage)
-        .bind(lambda state: _check_isolation_matches_stage(state, data["isolate_gradients"]))
+        .bind(lambda state: _check_isolation_matches_stage(state, data["isolate_gradients"], blend_gradient_to_host))
     )
 
 
@@ -240,8 +240,10 @@ def _check_blend_matches_stage(state: SeedState) -> Result[SeedState, SchemaErro
     return Success(state)
 
 
-def _check_isolation_matches_stage(state: SeedState, isolate: bool) -> Result[SeedState, SchemaError]:
-    expected = isolates_gradients(state.stage)
+def _check_isolation_matches_stage(
+    state: SeedState, isolate: bool, blend_gradient_to_host: bool
+) -> Result[SeedState, SchemaError]:
+    expected = isolates_gradients(state.stage, blend_gradient_to_host=blend_gradient_to_host)
     if isolate is not expected:
         wording = "isolated" if expected else "not isolated"
         return Failure(SchemaError(ISOLATION_MESSAGE.format(found=isolate, stage=state.stage.name, expected=wording)))

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from returns.result import Failure
 
 from esper_core import SEED_MODULE_STAGES, BlendAlgorithm, SeedStage, structure_slot
 from esper_shell.blueprints import blueprint_names, build_seed
 from esper_shell.checkpoint_files import atomic_torch_save, safe_torch_load
-from esper_shell.errors import CheckpointError
+from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.gated_blend import GatedBlend
 from esper_shell.model import MorphogeneticModel
 
@@ -153,10 +152,8 @@ def _expected_tensors(model: MorphogeneticModel, state_dict: Mapping[str, Any]) 
     for slot_id, slot in model.seed_slots.items():
         prefix = f"seed_slots.{slot_id}."
         extra = state_dict.get(prefix + "_extra_state")
-        restored = structure_slot(extra)
-        if isinstance(restored, Failure):
-            raise CheckpointError(f"Slot {slot_id}: {restored.failure()}")
-        seed_state = restored.unwrap()
+        restored = structure_slot(extra, blend_gradient_to_host=slot.blend_gradient_to_host)
+        seed_state = unwrap(restored, CheckpointError, prefix=f"Slot {slot_id}: ")
         if seed_state is not None and seed_state.slot_id != slot_id:
             raise CheckpointError(SLOT_STATE_MESSAGE.format(slot=slot_id, other=seed_state.slot_id))
         if seed_state is not None and seed_state.blueprint_id not in known:

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from esper_core import ConfigError, EsperError, parse_slot_id
 from esper_shell.bench.cli import bench_app
-from esper_shell.config_file import RunFlags, build_run_config, directory_option
+from esper_shell.config_file import DEFAULT_TASK, RunFlags, build_run_config, directory_option
 from esper_shell.distributed.collective import Collective, close, from_environment
 from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.engine.run import Run
@@ -46,7 +46,7 @@ EXAMPLES = """
 Examples:
 
 \b
-  esper-train heuristic                                  # grow on the embedded digits task
+  esper-train heuristic                                  # grow on the embedded mnist1d task
   esper-train static                                     # the same host and budget, no growth
   esper-train heuristic --task synthetic --slots r0c0 r1c0 --epochs 20 --seed 1
   esper-train heuristic --run-dir runs/a                 # keep config, events and checkpoints
@@ -70,7 +70,7 @@ register_ppo(app)
 register_report(app)
 stderr = Console(stderr=True)
 
-Task = Annotated[str | None, typer.Option(help=f"Task preset: {', '.join(TASKS)} (default digits).")]
+Task = Annotated[str | None, typer.Option(help=f"Task preset: {', '.join(TASKS)} (default mnist1d).")]
 Slots = Annotated[list[str] | None, typer.Option(help="Slots to enable, e.g. --slots r0c0 r1c0 (default: the task's).")]
 Epochs = Annotated[int | None, typer.Option(help="Epochs to train (default: the task's).")]
 Lr = Annotated[
@@ -334,7 +334,7 @@ def static(
 def slots_command(task: Task = None) -> None:
     """Print the grid of a task's host: slot ids, tier, position and channels."""
     try:
-        spec = get_task(task or "digits")
+        spec = get_task(task or DEFAULT_TASK)
     except EsperError as error:
         raise _fail(str(error)) from None
     host = spec.build_host()

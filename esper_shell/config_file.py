@@ -20,7 +20,7 @@ from esper_core import ConfigError, RunConfig, SlotConfig, SlotIdError, from_pri
 from esper_shell.errors import unwrap
 from esper_shell.tasks import get_task
 
-DEFAULT_TASK = "digits"
+DEFAULT_TASK = "mnist1d"
 RUN_KEYS = frozenset(
     {
         "task",

@@ -99,7 +99,13 @@ class MorphogeneticModel(nn.Module):
         self._listeners: list[ModuleListener] = []
         self.seed_slots = nn.ModuleDict(
             {
-                sid: SeedSlot(sid, host.injection_points[sid], host.topology, listener=self._module_changed)
+                sid: SeedSlot(
+                    sid,
+                    host.injection_points[sid],
+                    host.topology,
+                    listener=self._module_changed,
+                    blend_gradient_to_host=self.lifecycle_config.blend_gradient_to_host,
+                )
                 for sid in slot_config.slot_ids
             }
         )

@@ -38,6 +38,7 @@ from esper_core import (
 from esper_shell.blueprints import build_seed
 from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.gated_blend import GatedBlend
+from esper_shell.hosts.protocol import TRANSFORMER_TOPOLOGY
 
 # Told after the slot built or dropped a seed or a gate (the effect that did it).
 ModuleListener = Callable[["SeedSlot", Effect], None]
@@ -70,11 +71,21 @@ def _mode_for(state: SeedState | None) -> _Mode:
 
 
 class SeedSlot(nn.Module):
-    def __init__(self, slot_id: str, channels: int, topology: str, *, listener: ModuleListener | None = None) -> None:
+    def __init__(
+        self,
+        slot_id: str,
+        channels: int,
+        topology: str,
+        *,
+        listener: ModuleListener | None = None,
+        blend_gradient_to_host: bool = False,
+    ) -> None:
         super().__init__()
         self.slot_id = slot_id
         self.channels = channels
         self.topology = topology
+        # LifecycleConfig.blend_gradient_to_host: while BLENDING, the seed reads h itself, not h.detach().
+        self.blend_gradient_to_host = blend_gradient_to_host
         self.state: SeedState | None = None
         self.seed: nn.Module | None = None
         self.gate: GatedBlend | None = None
@@ -141,7 +152,7 @@ class SeedSlot(nn.Module):
                     self.seed = None
                     changed.append(effect)
                 case BuildGate():
-                    self.gate = self._on_anchor(GatedBlend(self.channels))
+                    self.gate = self._on_anchor(self._new_gate())
                     self._reset_gate_measurement()
                     changed.append(effect)
                 case DiscardGate():
@@ -187,18 +198,24 @@ class SeedSlot(nn.Module):
     def _set_state(self, state: SeedState | None) -> None:
         self.state = state
         self._mode = _mode_for(state)
-        self._isolated = state is not None and isolates_gradients(state.stage)
+        self._isolated = state is not None and isolates_gradients(
+            state.stage, blend_gradient_to_host=self.blend_gradient_to_host
+        )
 
     def _reset_gate_measurement(self) -> None:
         self._gate_alpha_sum.zero_()
         self._gate_alpha_count.zero_()
+
+    def _new_gate(self) -> GatedBlend:
+        """A gate that pools this slot's feature layout: (B, T, C) for transformers, else (B, C, ...)."""
+        return GatedBlend(self.channels, channels_first=self.topology != TRANSFORMER_TOPOLOGY)
 
     def _on_anchor(self, module: nn.Module) -> nn.Module:
         return module.to(device=self._anchor.device, dtype=self._anchor.dtype)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def get_extra_state(self) -> dict[str, Any]:
-        return unstructure_slot(self.state)
+        return unstructure_slot(self.state, blend_gradient_to_host=self.blend_gradient_to_host)
 
     def set_extra_state(self, state: Any) -> None:
         """Rebuild the seed (and gate) before torch loads their weights into them.
@@ -206,7 +223,11 @@ class SeedSlot(nn.Module):
         ``load_state_dict`` calls this before visiting child modules, so modules built here
         receive their weights in the same strict load.
         """
-        restored = unwrap(structure_slot(state), CheckpointError, prefix=f"Slot {self.slot_id}: ")
+        restored = unwrap(
+            structure_slot(state, blend_gradient_to_host=self.blend_gradient_to_host),
+            CheckpointError,
+            prefix=f"Slot {self.slot_id}: ",
+        )
         if restored is not None and restored.slot_id != self.slot_id:
             raise CheckpointError(
                 f"Slot {self.slot_id}: checkpoint holds the state of slot {restored.slot_id}; "
@@ -224,7 +245,7 @@ class SeedSlot(nn.Module):
             )
         gate = None
         if _mode_for(restored) is _Mode.GATED:
-            gate = self.gate if self.gate is not None else self._on_anchor(GatedBlend(self.channels))
+            gate = self.gate if self.gate is not None else self._on_anchor(self._new_gate())
         self.seed = seed
         self.gate = gate
         self._reset_gate_measurement()

@@ -27,7 +27,10 @@ from esper_shell.blueprints.transformer import attention_heads
 
 CNN_NAMES = ("noop", "norm", "attention", "depthwise", "conv_light", "conv_heavy")
 TRANSFORMER_NAMES = ("noop", "norm", "lora", "attention", "mlp")
-CATALOG = [("cnn", name) for name in CNN_NAMES] + [("transformer", name) for name in TRANSFORMER_NAMES]
+CONV_TOPOLOGIES = ("cnn", "conv1d")
+CATALOG = [(topology, name) for topology in CONV_TOPOLOGIES for name in CNN_NAMES] + [
+    ("transformer", name) for name in TRANSFORMER_NAMES
+]
 WITH_PARAMETERS = [entry for entry in CATALOG if entry[1] != "noop"]
 CHANNELS = (1, 3, 16, 48)
 
@@ -35,6 +38,8 @@ CHANNELS = (1, 3, 16, 48)
 def features(topology: str, channels: int) -> Tensor:
     if topology == "cnn":
         return torch.randn(2, channels, 5, 5)
+    if topology == "conv1d":
+        return torch.randn(2, channels, 7)
     return torch.randn(2, 7, channels)
 
 
@@ -70,6 +75,9 @@ class TestRegistry:
     def test_cnn_catalog_is_listed_in_registration_order(self) -> None:
         assert blueprint_names("cnn") == CNN_NAMES
 
+    def test_conv1d_catalog_has_the_cnn_names_in_the_same_order(self) -> None:
+        assert blueprint_names("conv1d") == CNN_NAMES
+
     def test_transformer_catalog_is_listed_in_registration_order(self) -> None:
         assert blueprint_names("transformer") == TRANSFORMER_NAMES
 
@@ -82,7 +90,7 @@ class TestRegistry:
             get_blueprint("cnn", "lora")
 
     def test_unknown_topology_lists_the_known_topologies(self) -> None:
-        with pytest.raises(UnknownTopologyError, match="'CNN'; known topologies: cnn, transformer"):
+        with pytest.raises(UnknownTopologyError, match="'CNN'; known topologies: cnn, conv1d, transformer"):
             blueprint_names("CNN")
 
     def test_unknown_topology_is_an_unknown_blueprint_and_a_value_error(self) -> None:
@@ -158,6 +166,11 @@ class TestCNNMemoryFormat:
 
     def test_contiguous_input_gives_contiguous_output(self, name: str) -> None:
         assert perturbed(build_seed("cnn", name, 16))(torch.randn(2, 16, 6, 6)).is_contiguous()
+
+
+@pytest.mark.parametrize(("topology", "taps"), [("cnn", 9), ("conv1d", 3)])
+def test_conv_light_kernel_has_three_taps_per_spatial_axis(topology: str, taps: int) -> None:
+    assert build_seed(topology, "conv_light", 8).conv.weight.shape[2:].numel() == taps
 
 
 def test_attention_seed_stays_causal_once_trained() -> None:

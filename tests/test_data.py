@@ -17,10 +17,12 @@ from esper_shell.data import (
     ClassificationData,
     DataError,
     GratingStyle,
+    SignalData,
     TextData,
     iterate_batches,
     load_cifar10,
     load_digits,
+    load_mnist1d,
     load_pydoc,
     load_tinystories,
     make_synthetic,
@@ -237,6 +239,72 @@ class TestMakeSynthetic:
         with torch.no_grad():
             accuracy = (net(data.val_x).argmax(dim=1) == data.val_y).float().mean().item()
         assert 0.3 < accuracy < 0.98
+
+
+SMALL_MNIST1D = 200
+
+
+@pytest.fixture(scope="module")
+def mnist1d() -> SignalData:
+    return load_mnist1d(seed=0)
+
+
+class TestLoadMnist1D:
+    def test_it_has_the_papers_4000_train_and_1000_test_signals_of_length_40(self, mnist1d: SignalData) -> None:
+        assert (tuple(mnist1d.train_x.shape), tuple(mnist1d.val_x.shape)) == ((4000, 1, 40), (1000, 1, 40))
+
+    def test_every_class_is_in_both_splits(self, mnist1d: SignalData) -> None:
+        assert set(mnist1d.train_y.tolist()) == set(mnist1d.val_y.tolist()) == set(range(10))
+
+    def test_train_split_is_standardised(self, mnist1d: SignalData) -> None:
+        assert abs(mnist1d.train_x.mean().item()) < 1e-5 and abs(mnist1d.train_x.std().item() - 1.0) < 1e-3
+
+    def test_the_same_seed_gives_identical_tensors(self) -> None:
+        first, second = load_mnist1d(num_samples=SMALL_MNIST1D, seed=3), load_mnist1d(num_samples=SMALL_MNIST1D, seed=3)
+        assert torch.equal(first.train_x, second.train_x) and torch.equal(first.val_y, second.val_y)
+
+    def test_a_different_seed_gives_different_signals(self) -> None:
+        first, second = load_mnist1d(num_samples=SMALL_MNIST1D, seed=0), load_mnist1d(num_samples=SMALL_MNIST1D, seed=1)
+        assert not torch.equal(first.train_x, second.train_x)
+
+    def test_the_global_rngs_the_generator_seeds_are_restored(self) -> None:
+        import random
+
+        random.seed(5)
+        np.random.seed(5)
+        expected = (random.random(), np.random.rand())
+        random.seed(5)
+        np.random.seed(5)
+        load_mnist1d(num_samples=SMALL_MNIST1D, seed=9)
+        assert (random.random(), np.random.rand()) == expected
+
+    @pytest.mark.parametrize("num_samples", [0, 15, 20])
+    def test_counts_the_generator_cannot_split_are_refused(self, num_samples: int) -> None:
+        with pytest.raises(DataError, match="multiple of 10"):
+            load_mnist1d(num_samples=num_samples)
+
+    def test_a_missing_package_fails_with_the_install_command(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+        with pytest.raises(DataError, match="pip install mnist1d"):
+            load_mnist1d(num_samples=SMALL_MNIST1D, seed=404)  # a seed no other test generates (no cache hit)
+
+    def test_changing_a_loaded_tensor_does_not_change_the_next_load(self) -> None:
+        first = load_mnist1d(num_samples=SMALL_MNIST1D, seed=3)
+        expected = first.train_x.clone()
+        first.train_x.zero_()
+        assert torch.equal(load_mnist1d(num_samples=SMALL_MNIST1D, seed=3).train_x, expected)
+
+    def test_signals_whose_length_disagrees_with_the_record_are_rejected(self) -> None:
+        with pytest.raises(DataError, match=r"\(N, 1, 40\)"):
+            SignalData(
+                train_x=torch.zeros(2, 1, 39),
+                train_y=torch.tensor([0, 1]),
+                val_x=torch.zeros(2, 1, 40),
+                val_y=torch.tensor([0, 1]),
+                num_classes=2,
+                in_channels=1,
+                length=40,
+            )
 
 
 class TestLoadPydoc:

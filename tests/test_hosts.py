@@ -10,8 +10,10 @@ from esper_core import ConfigError, SlotIdError
 from esper_shell.errors import UnknownSlotError
 from esper_shell.hosts import (
     CNN_TOPOLOGY,
+    CONV1D_TOPOLOGY,
     TRANSFORMER_TOPOLOGY,
     CNNHost,
+    Conv1DHost,
     HostInputError,
     HostProtocol,
     HostRoutingError,
@@ -24,6 +26,10 @@ def tiny_cnn(blocks_per_stage: tuple[int, ...] = (2, 1, 2)) -> CNNHost:
     return CNNHost(blocks_per_stage, base_channels=4, num_classes=5).eval()
 
 
+def tiny_conv1d(blocks_per_stage: tuple[int, ...] = (2, 1, 2)) -> Conv1DHost:
+    return Conv1DHost(blocks_per_stage, base_channels=4, in_channels=2, num_classes=5).eval()
+
+
 def tiny_transformer(**overrides: int) -> TransformerHost:
     config = {"vocab_size": 32, "n_embd": 16, "n_head": 2, "n_layer": 4, "n_tiers": 2, "block_size": 12}
     return TransformerHost(**{**config, **overrides}).eval()
@@ -33,12 +39,17 @@ def cnn_input() -> Tensor:
     return torch.randn(2, 3, 8, 8)
 
 
+def signal_input(length: int = 16) -> Tensor:
+    return torch.randn(2, 2, length)
+
+
 def token_input(length: int = 10) -> Tensor:
     return torch.randint(0, 32, (2, length))
 
 
 HOSTS = {
     "cnn": (tiny_cnn, cnn_input),
+    "conv1d": (tiny_conv1d, signal_input),
     "transformer": (tiny_transformer, token_input),
 }
 
@@ -105,6 +116,59 @@ class TestCNNValidation:
     def test_odd_spatial_sizes_floor_like_max_pool(self) -> None:
         host = tiny_cnn((1, 1, 1))
         assert host.forward_to("r2c0", torch.randn(1, 3, 9, 9)).shape == (1, 16, 2, 2)
+
+
+class TestConv1DGrid:
+    def test_one_block_per_stage_gives_one_slot_per_row(self) -> None:
+        host = Conv1DHost((1, 1, 1))
+        assert host.injection_points == {"r0c0": 16, "r1c0": 32, "r2c0": 64}
+
+    def test_two_blocks_per_stage_gives_two_columns_per_row(self) -> None:
+        assert Conv1DHost((2, 1)).slot_order == ("r0c0", "r0c1", "r1c0")
+
+    def test_slots_of_a_row_share_length_before_the_pooling(self) -> None:
+        host, x = tiny_conv1d((2, 2, 2)), signal_input(16)
+        shapes = {slot: tuple(host.forward_to(slot, x).shape) for slot in host.slot_order}
+        assert shapes == {
+            "r0c0": (2, 4, 16),
+            "r0c1": (2, 4, 16),
+            "r1c0": (2, 8, 8),
+            "r1c1": (2, 8, 8),
+            "r2c0": (2, 16, 4),
+            "r2c1": (2, 16, 4),
+        }
+
+    def test_forward_gives_class_logits(self) -> None:
+        assert tiny_conv1d()(signal_input()).shape == (2, 5)
+
+    def test_topology_is_conv1d(self) -> None:
+        assert tiny_conv1d().topology == CONV1D_TOPOLOGY == "conv1d"
+
+    def test_mnist1d_signals_fit_the_preset_host(self) -> None:
+        assert Conv1DHost((1, 1, 1), base_channels=4).forward_to("r2c0", torch.randn(3, 1, 40)).shape == (3, 16, 10)
+
+
+class TestConv1DValidation:
+    @pytest.mark.parametrize("blocks", [(), (1, 0, 1), (1, -1), (1, 1.5), (True,)])
+    def test_bad_stage_lists_are_refused(self, blocks: tuple[int, ...]) -> None:
+        with pytest.raises(ConfigError, match="blocks_per_stage|at least one stage"):
+            Conv1DHost(blocks)
+
+    def test_a_bare_integer_is_not_a_stage_list(self) -> None:
+        with pytest.raises(ConfigError, match=r"e\.g\. \(1, 1, 1\)"):
+            Conv1DHost(3)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("name", ["base_channels", "in_channels", "num_classes"])
+    def test_non_positive_widths_are_refused(self, name: str) -> None:
+        with pytest.raises(ConfigError, match=f"{name} must be a positive integer, got 0"):
+            Conv1DHost((1,), **{name: 0})
+
+    def test_signal_too_short_to_pool_names_the_minimum_length(self) -> None:
+        with pytest.raises(HostInputError, match="at least 8 positions"):
+            tiny_conv1d((1, 1, 1))(signal_input(4))
+
+    def test_odd_lengths_floor_like_max_pool(self) -> None:
+        assert tiny_conv1d((1, 1, 1)).forward_to("r2c0", signal_input(9)).shape == (2, 16, 2)
 
 
 class TestTransformerGrid:

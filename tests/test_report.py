@@ -132,4 +132,4 @@ class TestReading:
         assert [e["payload"].get("again", False) for e in epochs] == [False, True, True]
 
     def test_a_run_is_labelled_by_controller_task_and_seed(self, runs: dict[str, Path]) -> None:
-        assert load_run(runs["heuristic"]).label == "heuristic (heuristic, digits, seed 0)"
+        assert load_run(runs["heuristic"]).label == "heuristic (heuristic, mnist1d, seed 0)"

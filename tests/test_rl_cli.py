@@ -50,7 +50,7 @@ def test_legacy_slot_name_is_refused() -> None:
 
 
 def test_slot_the_host_lacks_is_refused() -> None:
-    assert_user_error(invoke("ppo", *TINY, "--slots", "r5c0"), "r5c0", "r0c0, r1c0, r2c0")
+    assert_user_error(invoke("ppo", *TINY, "--slots", "r5c0"), "r5c0", "r0c0, r1c0.")
 
 
 def test_missing_run_to_resume(tmp_path: Path) -> None:

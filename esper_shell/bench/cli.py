@@ -52,7 +52,7 @@ def counterfactual_command(
 @bench_app.command("outcome")
 def outcome_command(
     task: Annotated[
-        list[str] | None, typer.Option(help="Tasks (repeat the flag; default digits and synthetic).")
+        list[str] | None, typer.Option(help="Tasks (repeat the flag; default mnist1d and synthetic).")
     ] = None,
     seeds: Annotated[int, typer.Option(help="Paired seeds 0..N-1 (at least 2).")] = outcome.OutcomeOptions().seeds,
     arm: Annotated[

@@ -44,7 +44,7 @@ POLICY_NEEDS_MESSAGE = "The policy arm needs a policy file: add --policy RUN_DIR
 
 @attrs.frozen(kw_only=True)
 class OutcomeOptions:
-    tasks: tuple[str, ...] = ("digits", "synthetic")
+    tasks: tuple[str, ...] = ("mnist1d", "synthetic")
     seeds: int = 12
     arms: tuple[str, ...] = ()
     fixed: tuple[str, ...] = ()

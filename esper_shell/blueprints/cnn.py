@@ -1,4 +1,8 @@
-"""CNN seeds over (B, C, H, W) features (DESIGN §7).
+"""Convolutional seeds over (B, C, H, W) and (B, C, L) features (DESIGN §7).
+
+One catalog serves both convolutional topologies: every seed takes ``dims`` (2 for the
+``cnn`` topology's images, 1 for the ``conv1d`` topology's signals) and the registration
+below builds one family per topology, in the same order, so action indices agree.
 
 Every seed keeps its input's shape and memory format (channels_last in, channels_last
 out: nothing here calls ``.contiguous()``), and every seed with parameters starts as the
@@ -8,45 +12,41 @@ what the host computes until the seed has learned something.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from esper_shell.blueprints.norms import group_norm
 from esper_shell.blueprints.registry import BlueprintSpec, noop_spec, register_blueprint
-from esper_shell.hosts.protocol import CNN_TOPOLOGY
+from esper_shell.hosts.protocol import CNN_TOPOLOGY, CONV1D_TOPOLOGY
 
 SE_REDUCTION = 4
 SE_MIN_HIDDEN = 4
 DEPTHWISE_KERNEL = 3
 CONV_KERNEL = 3
+IMAGE_DIMS = 2
+SIGNAL_DIMS = 1
+CONV_BY_DIMS: dict[int, type[nn.Conv1d] | type[nn.Conv2d]] = {SIGNAL_DIMS: nn.Conv1d, IMAGE_DIMS: nn.Conv2d}
 
 
-register_blueprint(noop_spec(CNN_TOPOLOGY))
+def _spatial_axes(dims: int) -> tuple[int, ...]:
+    return tuple(range(-dims, 0))
 
 
 class NormSeed(nn.Module):
     """``x + tanh(scale) * (GroupNorm(x) - x)``: learns how far to move towards the
-    normalised features; ``scale = 0`` makes it the identity."""
+    normalised features; ``scale = 0`` makes it the identity. GroupNorm takes any
+    number of spatial dimensions, so ``dims`` changes nothing here."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, *, dims: int = IMAGE_DIMS) -> None:
         super().__init__()
         self.norm = group_norm(channels)
         self.scale = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + torch.tanh(self.scale) * (self.norm(x) - x)
-
-
-register_blueprint(
-    BlueprintSpec(
-        topology=CNN_TOPOLOGY,
-        name="norm",
-        build=NormSeed,
-        param_count=lambda channels: 2 * channels + 1,
-        description="GroupNorm blended in by a learned, zero-initialised strength.",
-    )
-)
 
 
 def se_hidden(channels: int) -> int:
@@ -61,107 +61,123 @@ class ChannelAttentionSeed(nn.Module):
     ``1 + tanh`` gate spans (0, 2) and, with the last layer zero-initialised, is exactly 1.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, *, dims: int = IMAGE_DIMS) -> None:
         super().__init__()
         hidden = se_hidden(channels)
         self.squeeze = nn.Linear(channels, hidden)
         self.excite = nn.Linear(hidden, channels)
         nn.init.zeros_(self.excite.weight)
         nn.init.zeros_(self.excite.bias)
+        self._axes = _spatial_axes(dims)
+        self._broadcast = (...,) + (None,) * dims
 
     def forward(self, x: Tensor) -> Tensor:
-        gate = torch.tanh(self.excite(F.relu(self.squeeze(x.mean(dim=(-2, -1))))))
-        return x * (1 + gate)[..., None, None]
+        gate = torch.tanh(self.excite(F.relu(self.squeeze(x.mean(dim=self._axes)))))
+        return x * (1 + gate)[self._broadcast]
 
 
-register_blueprint(
-    BlueprintSpec(
-        topology=CNN_TOPOLOGY,
-        name="attention",
-        build=ChannelAttentionSeed,
-        param_count=lambda channels: 2 * channels * se_hidden(channels) + se_hidden(channels) + channels,
-        description="Squeeze-and-excitation channel gate, starting at a gate of exactly 1.",
-    )
-)
-
-
-def residual_gain(channels: int) -> nn.Parameter:
+def residual_gain(channels: int, dims: int = IMAGE_DIMS) -> nn.Parameter:
     """A per-channel gain on a residual branch, starting at zero so the seed starts as x.
 
     Zeroing the GroupNorm gain instead would also give the identity, but then the branch
     sits exactly at ReLU's kink, where torch's ReLU has zero gradient: the seed would
     never learn. The gain's own gradient is ReLU's (non-zero) output, so it moves first.
     """
-    return nn.Parameter(torch.zeros(channels, 1, 1))
+    return nn.Parameter(torch.zeros(channels, *(1,) * dims))
 
 
 class DepthwiseSeed(nn.Module):
-    """``x + gain * ReLU(GN(pointwise(depthwise3×3(x))))``: a cheap separable residual branch."""
+    """``x + gain * ReLU(GN(pointwise(depthwise3(x))))``: a cheap separable residual branch."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, *, dims: int = IMAGE_DIMS) -> None:
         super().__init__()
-        self.depthwise = nn.Conv2d(
+        conv = CONV_BY_DIMS[dims]
+        self.depthwise = conv(
             channels, channels, DEPTHWISE_KERNEL, padding=DEPTHWISE_KERNEL // 2, groups=channels, bias=False
         )
-        self.pointwise = nn.Conv2d(channels, channels, 1, bias=False)
+        self.pointwise = conv(channels, channels, 1, bias=False)
         self.norm = group_norm(channels)
-        self.gain = residual_gain(channels)
+        self.gain = residual_gain(channels, dims)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.gain * F.relu(self.norm(self.pointwise(self.depthwise(x))))
 
 
-register_blueprint(
-    BlueprintSpec(
-        topology=CNN_TOPOLOGY,
-        name="depthwise",
-        build=DepthwiseSeed,
-        # depthwise 9C, pointwise C², GroupNorm 2C, gain C.
-        param_count=lambda channels: DEPTHWISE_KERNEL**2 * channels + channels**2 + 3 * channels,
-        description="Residual depthwise-separable 3x3 conv with GroupNorm, starting as the identity.",
-    )
-)
+def depthwise_params(channels: int, dims: int = IMAGE_DIMS) -> int:
+    """depthwise 3^dims·C, pointwise C², GroupNorm 2C, gain C."""
+    return DEPTHWISE_KERNEL**dims * channels + channels**2 + 3 * channels
 
 
-def conv_light_params(channels: int) -> int:
-    """conv 9C², GroupNorm 2C, gain C."""
-    return CONV_KERNEL**2 * channels**2 + 3 * channels
+def conv_light_params(channels: int, dims: int = IMAGE_DIMS) -> int:
+    """conv 3^dims·C², GroupNorm 2C, gain C."""
+    return CONV_KERNEL**dims * channels**2 + 3 * channels
 
 
 class ConvLightSeed(nn.Module):
-    """``x + gain * ReLU(GN(conv3×3(x)))``; the conv has no bias because GroupNorm cancels it."""
+    """``x + gain * ReLU(GN(conv3(x)))``; the conv has no bias because GroupNorm cancels it."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, *, dims: int = IMAGE_DIMS) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, CONV_KERNEL, padding=CONV_KERNEL // 2, bias=False)
+        self.conv = CONV_BY_DIMS[dims](channels, channels, CONV_KERNEL, padding=CONV_KERNEL // 2, bias=False)
         self.norm = group_norm(channels)
-        self.gain = residual_gain(channels)
+        self.gain = residual_gain(channels, dims)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.gain * F.relu(self.norm(self.conv(x)))
 
 
-register_blueprint(
-    BlueprintSpec(
-        topology=CNN_TOPOLOGY,
-        name="conv_light",
-        build=ConvLightSeed,
-        param_count=conv_light_params,
-        description="Residual 3x3 conv with GroupNorm, starting as the identity.",
+def conv_heavy(channels: int, *, dims: int = IMAGE_DIMS) -> nn.Module:
+    """Two ``conv_light`` blocks in a row."""
+    return nn.Sequential(ConvLightSeed(channels, dims=dims), ConvLightSeed(channels, dims=dims))
+
+
+def _register_family(topology: str, dims: int) -> None:
+    """The whole catalog for one topology, in the order both families share."""
+    kernel = "3x3" if dims == IMAGE_DIMS else "3-tap"
+    register_blueprint(noop_spec(topology))
+    specs = (
+        (
+            "norm",
+            NormSeed,
+            lambda channels: 2 * channels + 1,
+            "GroupNorm blended in by a learned, zero-initialised strength.",
+        ),
+        (
+            "attention",
+            ChannelAttentionSeed,
+            lambda channels: 2 * channels * se_hidden(channels) + se_hidden(channels) + channels,
+            "Squeeze-and-excitation channel gate, starting at a gate of exactly 1.",
+        ),
+        (
+            "depthwise",
+            DepthwiseSeed,
+            partial(depthwise_params, dims=dims),
+            f"Residual depthwise-separable {kernel} conv with GroupNorm, starting as the identity.",
+        ),
+        (
+            "conv_light",
+            ConvLightSeed,
+            partial(conv_light_params, dims=dims),
+            f"Residual {kernel} conv with GroupNorm, starting as the identity.",
+        ),
+        (
+            "conv_heavy",
+            conv_heavy,
+            lambda channels: 2 * conv_light_params(channels, dims),
+            f"Two residual {kernel} conv blocks, starting as the identity.",
+        ),
     )
-)
+    for name, build, param_count, description in specs:
+        register_blueprint(
+            BlueprintSpec(
+                topology=topology,
+                name=name,
+                build=partial(build, dims=dims),
+                param_count=param_count,
+                description=description,
+            )
+        )
 
 
-def _conv_heavy(channels: int) -> nn.Module:
-    return nn.Sequential(ConvLightSeed(channels), ConvLightSeed(channels))
-
-
-register_blueprint(
-    BlueprintSpec(
-        topology=CNN_TOPOLOGY,
-        name="conv_heavy",
-        build=_conv_heavy,
-        param_count=lambda channels: 2 * conv_light_params(channels),
-        description="Two residual 3x3 conv blocks, starting as the identity.",
-    )
-)
+_register_family(CNN_TOPOLOGY, IMAGE_DIMS)
+_register_family(CONV1D_TOPOLOGY, SIGNAL_DIMS)

@@ -9,13 +9,16 @@ DEFAULT_MIN_STD = 1e-6
 
 
 def channel_stats(images: Tensor, *, min_std: float = DEFAULT_MIN_STD) -> tuple[Tensor, Tensor]:
-    """Mean and std per channel, shaped ``(1, C, 1, 1)`` to broadcast over ``(N, C, H, W)``.
+    """Mean and std per channel, shaped ``(1, C, 1, 1)`` to broadcast over ``(N, C, H, W)``
+    (``(1, C, 1)`` for signals ``(N, C, L)``: every axis after the channels is reduced).
 
     The std is floored at ``min_std`` so a constant channel (a blank test image, a flat
     synthetic colour) becomes zeros rather than NaNs.
     """
-    std, mean = torch.std_mean(images, dim=(0, 2, 3))
-    return mean.view(1, -1, 1, 1), std.clamp_min(min_std).view(1, -1, 1, 1)
+    reduced = (0, *range(2, images.dim()))
+    shape = (1, -1, *(1,) * (images.dim() - 2))
+    std, mean = torch.std_mean(images, dim=reduced)
+    return mean.view(shape), std.clamp_min(min_std).view(shape)
 
 
 def normalise_per_channel_(train_x: Tensor, val_x: Tensor, *, min_std: float = DEFAULT_MIN_STD) -> None:

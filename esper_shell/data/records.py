@@ -23,6 +23,10 @@ LABELS_SHAPE_ERROR = (
 LABEL_RANGE_ERROR = (
     "{name} holds labels in [{low}, {high}], outside [0, {num_classes}); num_classes must cover every label."
 )
+SIGNALS_SHAPE_ERROR = (
+    "{name} has shape {shape}; expected float32 signals of shape (N, {in_channels}, {length}) "
+    "to match in_channels and length."
+)
 EMPTY_SPLIT_ERROR = "{name} is empty; both splits need at least one example."
 TOKENS_SHAPE_ERROR = (
     "{name} has shape {shape} and dtype {dtype}; expected a non-empty 1-D uint8 or int64 tensor of token ids."
@@ -40,6 +44,15 @@ def _check_images(name: str, images: Tensor, in_channels: int, image_size: int) 
             )
         )
     if images.shape[0] == 0:
+        raise DataError(EMPTY_SPLIT_ERROR.format(name=name))
+
+
+def _check_signals(name: str, signals: Tensor, in_channels: int, length: int) -> None:
+    if signals.dtype != torch.float32 or signals.dim() != 3 or tuple(signals.shape[1:]) != (in_channels, length):
+        raise DataError(
+            SIGNALS_SHAPE_ERROR.format(name=name, shape=tuple(signals.shape), in_channels=in_channels, length=length)
+        )
+    if signals.shape[0] == 0:
         raise DataError(EMPTY_SPLIT_ERROR.format(name=name))
 
 
@@ -82,6 +95,28 @@ class ClassificationData:
         for split, images, labels in (("train", self.train_x, self.train_y), ("val", self.val_x, self.val_y)):
             _check_images(f"{split}_x", images, self.in_channels, self.image_size)
             _check_labels(f"{split}_y", labels, images.shape[0], self.num_classes)
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class SignalData:
+    """Normalised 1-D signals ``(N, C, L)`` and integer labels, for ``conv1d`` hosts.
+
+    The counterpart of ``ClassificationData`` one dimension down: float32 on the CPU,
+    normalised with the train split's statistics; equality is identity.
+    """
+
+    train_x: Tensor
+    train_y: Tensor
+    val_x: Tensor
+    val_y: Tensor
+    num_classes: int = attrs.field(validator=attrs.validators.ge(1))
+    in_channels: int = attrs.field(validator=attrs.validators.ge(1))
+    length: int = attrs.field(validator=attrs.validators.ge(1))
+
+    def __attrs_post_init__(self) -> None:
+        for split, signals, labels in (("train", self.train_x, self.train_y), ("val", self.val_x, self.val_y)):
+            _check_signals(f"{split}_x", signals, self.in_channels, self.length)
+            _check_labels(f"{split}_y", labels, signals.shape[0], self.num_classes)
 
 
 @attrs.frozen(kw_only=True, eq=False)

@@ -17,6 +17,7 @@ from esper_core import ConfigError, EsperError, SlotIdError, format_slot_id, par
 from esper_shell.errors import UnknownSlotError
 
 CNN_TOPOLOGY = "cnn"
+CONV1D_TOPOLOGY = "conv1d"
 TRANSFORMER_TOPOLOGY = "transformer"
 
 UNKNOWN_SLOT_MESSAGE = "{host} has no injection point {slot!r}. Valid slots: {valid}."
@@ -50,7 +51,7 @@ class HostProtocol(Protocol):
     """What Esper needs from a network to grow seeds inside it.
 
     ``topology`` picks the blueprint family: ``"cnn"`` hosts carry (B, C, H, W) features,
-    ``"transformer"`` hosts (B, T, C). ``forward(x)`` stays the plain full network.
+    ``"conv1d"`` hosts (B, C, L), ``"transformer"`` hosts (B, T, C). ``forward(x)`` stays the plain full network.
     """
 
     topology: str

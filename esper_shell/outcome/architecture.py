@@ -75,7 +75,8 @@ def architecture_of(run_dir: Path) -> Architecture:
         key = f"seed_slots.{slot_id}._extra_state"
         if key not in weights:
             raise CheckpointError(NOT_A_RUN_MESSAGE.format(path=directory.checkpoint, slot=slot_id), value=slot_id)
-        seed = unwrap(structure_slot(weights[key]), CheckpointError, prefix=prefix)
+        release = config.lifecycle.blend_gradient_to_host
+        seed = unwrap(structure_slot(weights[key], blend_gradient_to_host=release), CheckpointError, prefix=prefix)
         if seed is not None and seed.stage is SeedStage.FOSSILIZED:
             fossilized.append((slot_id, seed.blueprint_id))
     return Architecture(task=config.task, slots=config.slots, fossilized=fossilized)

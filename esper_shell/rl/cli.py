@@ -22,7 +22,7 @@ from esper_shell.rl.run_files import PPODirectory
 from esper_shell.rl.train import PPORun, UpdateLog, resume_ppo, start_ppo, train_ppo
 from esper_shell.tasks import get_task
 
-DEFAULT_TASK = "digits"
+DEFAULT_TASK = "mnist1d"
 
 DEFAULT_EPISODES = 100
 RESUME_CONFLICT_MESSAGE = (
@@ -118,7 +118,7 @@ def ppo(
     n_envs: Annotated[
         int | None, typer.Option("--n-envs", min=1, help="Envs (hosts) trained side by side (default 2).")
     ] = None,
-    task: Annotated[str | None, typer.Option(help="Task preset (default digits).")] = None,
+    task: Annotated[str | None, typer.Option(help="Task preset (default mnist1d).")] = None,
     slots: Annotated[
         list[str] | None, typer.Option(help="Slots to enable, e.g. --slots r0c0 r1c0 (default: the task's).")
     ] = None,
