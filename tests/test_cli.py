@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from esper_shell import cli
 from esper_shell.cli import app, expand_multi_value_options
 
 runner = CliRunner()
@@ -163,3 +164,74 @@ class TestControllerConsistency:
         config.write_text('controller = "static"\n')
         # The command chooses the controller: a file has no such key.
         assert_user_error(invoke("heuristic", "--config", str(config)), "unknown key(s) controller")
+
+
+class TestRefusedInsteadOfIgnored:
+    """Inputs that used to run silently wrong (issue 9): each is refused in one line naming the fix."""
+
+    @pytest.mark.parametrize("seed", ["-1", "18446744073709551616"])
+    def test_a_seed_outside_what_torch_takes(self, seed: str) -> None:
+        assert_user_error(invoke("static", "--seed", seed), "'seed' must be")
+
+    @pytest.mark.parametrize("seed", ["-1", "18446744073709551616"])
+    def test_a_seed_outside_what_torch_takes_in_a_config_file(self, tmp_path: Path, seed: str) -> None:
+        (tmp_path / "run.toml").write_text(f"seed = {seed}\n")
+        assert_user_error(invoke("static", "--config", str(tmp_path / "run.toml")), "'seed' must be")
+
+    def test_a_config_file_that_is_not_utf8(self, tmp_path: Path) -> None:
+        (tmp_path / "run.toml").write_bytes(b"\xff\xfe seed = 1\n")
+        assert_user_error(invoke("static", "--config", str(tmp_path / "run.toml")), "not UTF-8")
+
+    def test_a_cpu_device_with_an_index(self) -> None:
+        assert_user_error(invoke("static", "--device", "cpu:3"), "the CPU has no index; use --device cpu")
+
+    def test_epochs_beyond_any_real_run(self) -> None:
+        assert_user_error(invoke("static", "--epochs", "1000000"), "'epochs' must be <= 100000")
+
+    def test_a_non_finite_learning_rate(self) -> None:
+        assert_user_error(invoke("static", "--lr", "nan"), "lr must be a finite number")
+
+    def test_a_data_directory_for_an_embedded_task(self, tmp_path: Path) -> None:
+        assert_user_error(invoke("static", "--data-dir", str(tmp_path)), "is embedded", "drop --data-dir")
+
+    @pytest.mark.parametrize("option", ["--run-dir", "--resume"])
+    def test_an_empty_directory_option(self, option: str) -> None:
+        assert_user_error(invoke("static", option, ""), f"{option} is empty")
+
+    def test_static_refuses_a_heuristic_table(self, tmp_path: Path) -> None:
+        (tmp_path / "run.toml").write_text("[heuristic]\nmin_epoch = 2\n")
+        assert_user_error(invoke("static", "--config", str(tmp_path / "run.toml")), "static never grows")
+
+    def test_static_refuses_a_policy(self, tmp_path: Path) -> None:
+        (tmp_path / "run.toml").write_text('policy = "p.pt"\n')
+        assert_user_error(invoke("static", "--config", str(tmp_path / "run.toml")), "static never grows")
+
+    def test_a_policy_refuses_a_heuristic_table(self, tmp_path: Path) -> None:
+        (tmp_path / "run.toml").write_text("[heuristic]\nmin_epoch = 2\n")
+        result = invoke("heuristic", "--config", str(tmp_path / "run.toml"), "--policy", str(tmp_path / "p.pt"))
+        assert_user_error(result, "A policy decides this run")
+
+    def test_machine_options_in_a_config_file(self, tmp_path: Path) -> None:
+        (tmp_path / "run.toml").write_text('device = "cpu"\n')
+        assert_user_error(invoke("static", "--config", str(tmp_path / "run.toml")), "pass them as flags (--device)")
+
+
+class TestMessagesThatHelp:
+    def test_a_ppo_directory_resumed_by_heuristic_names_the_ppo_command(self, tmp_path: Path) -> None:
+        run = tmp_path / "ppo"
+        assert (
+            invoke("ppo", "--episodes", "2", "--n-envs", "2", "--episode-epochs", "2", "--run-dir", str(run)).exit_code
+            == 0
+        )
+        assert_user_error(
+            invoke("heuristic", "--resume", str(run)), f"continue it with: esper-train ppo --resume {run}"
+        )
+
+    def test_ctrl_c_prints_the_command_that_resumes(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        def interrupted(*_args: object, **_kwargs: object) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(cli, "train", interrupted)
+        result = invoke("static", "--quiet", "--run-dir", str(tmp_path / "run"))
+        assert result.exit_code == 130
+        assert f"esper-train static --resume {tmp_path / 'run'}" in result.output

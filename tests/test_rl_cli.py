@@ -70,3 +70,25 @@ def test_heuristic_command_runs_a_trained_policy_and_records_it_in_the_config(tm
 def test_missing_policy_file_is_a_user_error(tmp_path: Path) -> None:
     result = invoke("heuristic", "--policy", str(tmp_path / "nope.pt"), "--epochs", "1")
     assert result.exit_code == 2 and "nope.pt" in result.output and "Traceback" not in result.output
+
+
+def test_episodes_that_do_not_fill_every_env_are_refused() -> None:
+    assert_user_error(invoke("ppo", "--episodes", "3", "--n-envs", "2"), "not a multiple of --n-envs 2")
+
+
+def test_a_reward_given_on_resume_is_refused_whatever_its_value(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert (
+        invoke("ppo", "--episodes", "2", "--n-envs", "2", "--episode-epochs", "2", "--run-dir", str(run)).exit_code == 0
+    )
+    assert_user_error(invoke("ppo", "--resume", str(run), "--reward", "shaped"), "drop --reward")
+
+
+def test_a_training_directory_resumed_by_ppo_names_the_training_command(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert invoke("static", "--epochs", "1", "--quiet", "--run-dir", str(run)).exit_code == 0
+    assert_user_error(invoke("ppo", "--resume", str(run)), f"continue it with: esper-train static --resume {run}")
+
+
+def test_an_empty_run_directory_is_refused() -> None:
+    assert_user_error(invoke("ppo", "--run-dir", ""), "--run-dir is empty")
