@@ -34,7 +34,7 @@ MAX_BATCH_SIZE = 1 << 24
 # torch.manual_seed takes seeds in [0, 2**64); the generator's state holds them as int64 here.
 MAX_SEED = (1 << 63) - 1
 
-FINITE_MESSAGE = "{field} must be a finite number, got {value!r}."
+FINITE_MESSAGE = "{field} must be a finite number, got {value!r}"
 INTEGER_MESSAGE = "{field} must be an integer, got {value!r}."
 EMPTY_NAME_MESSAGE = "{field} must be a non-empty name, got {value!r}."
 
