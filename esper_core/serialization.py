@@ -44,6 +44,7 @@ BLEND_STEP_MESSAGE = (
     "Slot state is inconsistent: the blend schedule is at step {current} of {total}; a schedule never passes its end."
 )
 INVALID_MESSAGE = "Invalid {what}: {details}."
+CONTROLLER_MESSAGE = "expected a controller table whose kind is one of {kinds}, got {found!r}"
 
 
 class _ShapeError(TypeError):
@@ -136,6 +137,19 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(SlotConfig, lambda slots: list(slots.slot_ids))
     conv.register_structure_hook(SlotConfig, lambda value, _: SlotConfig(_structure_tuple(value, tuple[str, ...])))
     configure_tagged_union(ControllerConfig, conv, tag_generator=lambda cls: cls.kind, tag_name="kind")
+    tagged = conv.get_structure_hook(ControllerConfig)
+    kinds = ", ".join(repr(cls.kind) for cls in typing.get_args(ControllerConfig))
+
+    def structure_controller(value: object, target: Any) -> object:
+        # The tagged union reads ``value["kind"]``: anything but a table with a known kind is refused first.
+        if not isinstance(value, dict) or value.get("kind") not in {
+            cls.kind for cls in typing.get_args(ControllerConfig)
+        }:
+            found = value.get("kind") if isinstance(value, dict) else value
+            raise _ShapeError(CONTROLLER_MESSAGE.format(kinds=kinds, found=found))
+        return tagged(value, target)
+
+    conv.register_structure_hook(ControllerConfig, structure_controller)
     return conv
 
 

@@ -30,6 +30,7 @@ from esper_core import (
 from esper_shell.controllers import build_controller, controller_name
 from esper_shell.distributed.collective import Collective, SingleProcess, on_root
 from esper_shell.engine.device import MachineConfig
+from esper_shell.engine.restore import RUN_FIELDS, check_fields
 from esper_shell.engine.run import Run, train
 from esper_shell.engine.run_files import RunDirectory
 from esper_shell.engine.trainer import Trainer
@@ -176,6 +177,7 @@ def resume(
 def _load(directory: RunDirectory, world_size: int) -> dict[str, Any]:
     """The checkpoint, refused if another number of processes trained it (runs before torchrun: one)."""
     state = directory.load()
+    check_fields(state, RUN_FIELDS, "run", directory.checkpoint)
     saved = state.get("world_size", 1)
     if saved != world_size:
         message = WORLD_SIZE_MESSAGE.format(path=directory.path, saved=saved, world=world_size)

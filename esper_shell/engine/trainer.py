@@ -47,7 +47,6 @@ from esper_core import (
     check_action,
     check_vitals,
     cosine_lr,
-    from_primitives,
     is_measured,
     record_accuracy,
     record_contribution,
@@ -64,6 +63,7 @@ from esper_shell.distributed.data_parallel import DataParallelModel
 from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.engine.evaluation import Evaluation, evaluate
 from esper_shell.engine.optimizers import SeedOptimizers
+from esper_shell.engine.restore import checked_trainer_state
 from esper_shell.engine.summary import EpochResult, EpochSummary
 from esper_shell.errors import CheckpointError, DivergenceError, unwrap
 from esper_shell.health import GradientHealthMonitor
@@ -76,6 +76,7 @@ from esper_shell.telemetry.slots import slot_events
 EpochSteps = Generator[Observation, FactoredAction, EpochResult]
 Decide = Callable[[Observation], FactoredAction]
 
+SEED_OPTIMIZERS_MESSAGE = "{path}: the checkpoint's seed optimizer states do not fit its seeds ({details})."
 DIVERGED_MESSAGE = (
     "Training diverged {count} times in a row (last: {reason}); each rollback to the epoch-{restored} "
     "snapshot diverged again, so the run stopped rather than finish on a broken model. "
@@ -369,18 +370,21 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any], *, path: Path) -> None:
-        restore_model(state["model"], self.model, path=path)
-        self.host_optimizer.load_state_dict(state["host_optimizer"])
-        self.seed_optimizers.load_state_dict(self.model, state["seed_optimizers"])
-        prefix = f"{path}: "
-        self.signals = unwrap(from_primitives(state["signals"], SignalTracker), CheckpointError, prefix=prefix)
-        self.governor = unwrap(from_primitives(state["governor"], GovernorState), CheckpointError, prefix=prefix)
-        self.health.load_state_dict(state["health"])
-        self._rng_state = state["rng"]["torch"]
-        self.data_generator.set_state(state["rng"]["data"])
-        self.history = [EpochSummary(**summary) for summary in state["history"]]
-        self.snapshot = state["snapshot"]
-        self.step = state["step"]
+        """Take a checkpoint's state, checked whole first (``engine.restore``)."""
+        checked = checked_trainer_state(state, self.model, self.host_optimizer, path=path)
+        restore_model(checked.model, self.model, path=path)
+        self.host_optimizer.load_state_dict(checked.host_optimizer)
+        try:
+            self.seed_optimizers.load_state_dict(self.model, checked.seed_optimizers)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(SEED_OPTIMIZERS_MESSAGE.format(path=path, details=exc)) from exc
+        self.signals, self.governor = checked.signals, checked.governor
+        self.health.load_state_dict(checked.health)
+        self._rng_state = checked.rng_torch
+        self.data_generator.set_state(checked.rng_data)
+        self.history = checked.history
+        self.snapshot = checked.snapshot
+        self.step = checked.step
 
 
 def conclude(epoch: EpochSteps, action: FactoredAction) -> EpochResult:

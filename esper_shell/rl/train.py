@@ -17,6 +17,7 @@ every rank's sampling generator, so a resume with the same world size continues 
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ from esper_shell.blueprints import blueprint_names
 from esper_shell.checkpoint import is_format
 from esper_shell.distributed.collective import Collective, SingleProcess, on_root
 from esper_shell.engine.device import MachineConfig
+from esper_shell.engine.restore import PPO_FIELDS, check_fields, fits
 from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
 from esper_shell.rl.distributed import gather_observations, local_envs, rank_seed
@@ -150,10 +152,16 @@ class PPORun:
         """Check that the checkpoint is this run's (slots, features, blueprints), then restore it."""
         policy = policy_from_payload(state["policy"], self.layout, path=path, same_slots=True)
         self.policy.network.load_state_dict(policy.network.state_dict())
+        fits("optimizer", path, copy.deepcopy(self.optimizer).load_state_dict, state["optimizer"])
+        fits("reward_scaler", path, copy.deepcopy(self.reward_scaler).load_state_dict, state["reward_scaler"])
+        generator = state.get("rank_generators", [state["generator"]])[self.collective.rank]
+        fits("generator", path, torch.Generator().set_state, generator)
+        fits("history", path, lambda logs: [UpdateLog(**log) for log in logs], state["history"])
+        self.policy.network.load_state_dict(policy.network.state_dict())
         self.policy.normaliser.load_state_dict(policy.normaliser.state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
-        self.generator.set_state(state.get("rank_generators", [state["generator"]])[self.collective.rank])
+        self.generator.set_state(generator)
         self.episodes_done = state["episodes_done"]
         self.history = [UpdateLog(**log) for log in state["history"]]
 
@@ -321,6 +329,7 @@ def _load(directory: PPODirectory, world_size: int) -> dict[str, Any]:
         raise CheckpointError(
             NOT_A_PPO_RUN_MESSAGE.format(path=directory.checkpoint, fmt=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
         )
+    check_fields(state, PPO_FIELDS, "ppo run", directory.checkpoint)
     saved = state.get("world_size", 1)
     if saved != world_size:
         message = WORLD_SIZE_MESSAGE.format(path=directory.path, saved=saved, world=world_size)
