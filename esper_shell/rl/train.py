@@ -29,6 +29,7 @@ from esper_core import ConfigError, RunConfig
 from esper_core.features import feature_layout
 from esper_core.gae import gae
 from esper_core.ppo_config import PPOConfig, entropy_coef
+from esper_core.rewards import ACCURACY_GAP
 from esper_core.serialization import from_primitives, to_primitives
 from esper_shell.blueprints import blueprint_names
 from esper_shell.checkpoint import is_format
@@ -43,6 +44,7 @@ from esper_shell.rl.policy import PolicyNetwork
 from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
 from esper_shell.rl.ppo import RolloutBatch, UpdateStats, ppo_update
 from esper_shell.rl.run_files import PPODirectory
+from esper_shell.rl.static_curve import paired_static_curve
 from esper_shell.rl.telemetry import PPOEventStream
 from esper_shell.tasks import get_task
 
@@ -103,6 +105,7 @@ class PPORun:
             n_envs=local_envs(ppo.n_envs, self.collective),
             reward=ppo.reward,
             machine=self.machine,
+            static_curve=paired_static_curve(self.config, self.machine) if ppo.reward.mode == ACCURACY_GAP else None,
         )
         self.ppo = ppo
         self.episodes = episodes
