@@ -71,8 +71,8 @@ LAYOUT_SLOTS_MESSAGE = (
     "Run with --slots {expected_args}, or train a new policy for these slots."
 )
 LAYOUT_BLUEPRINTS_MESSAGE = (
-    "The policy's feature layout was built for blueprints {expected}, but this host offers {found}. "
-    "Use the task (host topology) the policy was trained on, or train a new policy."
+    "The policy's feature layout chooses among blueprints {expected}, but this host offers {found} "
+    "(missing: {missing}). Use the task (host topology) the policy was trained on, or train a new policy."
 )
 DUPLICATE_BLUEPRINTS_MESSAGE = "A feature layout names each blueprint once; repeated: {repeated}."
 NAMES_MESSAGE = (
@@ -165,7 +165,7 @@ class FeatureLayout:
 
 
 def feature_layout(slots: SlotConfig, blueprints: Sequence[str]) -> FeatureLayout:
-    """The layout for a slot configuration and a host's blueprints (in registry order)."""
+    """The layout for a slot configuration and the blueprints the policy chooses among."""
     return FeatureLayout(
         slot_ids=slots.slot_ids,
         blueprints=tuple(blueprints),
@@ -175,7 +175,8 @@ def feature_layout(slots: SlotConfig, blueprints: Sequence[str]) -> FeatureLayou
 
 
 def check_layout(observation: Observation, layout: FeatureLayout) -> Result[FeatureLayout, ConfigError]:
-    """Whether ``layout`` describes ``observation``: same slots in the same order, same blueprints."""
+    """Whether ``layout`` describes ``observation``: same slots in the same order, and every blueprint
+    the layout chooses among known to the host (a policy may be offered fewer than the host knows)."""
     found_slots = observation.slots.slot_ids
     if found_slots != layout.slot_ids:
         message = LAYOUT_SLOTS_MESSAGE.format(
@@ -184,9 +185,12 @@ def check_layout(observation: Observation, layout: FeatureLayout) -> Result[Feat
             expected_args=" ".join(layout.slot_ids),
         )
         return Failure(ConfigError(message))
-    if observation.blueprints != layout.blueprints:
+    missing = [name for name in layout.blueprints if name not in observation.blueprints]
+    if missing:
         message = LAYOUT_BLUEPRINTS_MESSAGE.format(
-            expected=", ".join(layout.blueprints) or "none", found=", ".join(observation.blueprints) or "none"
+            expected=", ".join(layout.blueprints) or "none",
+            found=", ".join(observation.blueprints) or "none",
+            missing=", ".join(missing),
         )
         return Failure(ConfigError(message))
     return Success(layout)

@@ -214,6 +214,22 @@ def test_masks_are_exact(observation: Observation, gates: GateConfig) -> None:
         assert masks_allow(masks, action, observation.blueprints) == engine_accepts(observation, action, gates), action
 
 
+@given(observations(), gate_configs, st.lists(st.sampled_from((*BLUEPRINT_POOL, "unregistered")), unique=True))
+def test_masks_are_exact_over_an_offered_blueprint_head(
+    observation: Observation, gates: GateConfig, offered: list[str]
+) -> None:
+    """A policy offered some blueprints (known to the host or not): every action its heads can
+    express is allowed iff the engine accepts it, so no sampled action is ever illegal."""
+    masks = action_masks(observation, gates, blueprints=offered)
+    expressible = [
+        action
+        for action in every_action(observation)
+        if action.op is not LifecycleOp.GERMINATE or action.blueprint in offered
+    ]
+    for action in expressible:
+        assert masks_allow(masks, action, offered) == engine_accepts(observation, action, gates), action
+
+
 @given(observations(), gate_configs, st.data())
 def test_sampling_op_then_slot_then_choices_gives_an_accepted_action(
     observation: Observation, gates: GateConfig, data: st.DataObject

@@ -154,6 +154,9 @@ class TestCheckLayout:
         assert "r0c0, r1c0" in message and "r0c0, r0c1, r1c0" in message
         assert "--slots r0c0 r1c0" in message
 
+    def test_accepts_a_host_that_knows_more_blueprints_than_offered(self) -> None:
+        assert check_layout(observe(blueprints=("noop", "lora", "norm")), LAYOUT) == Success(LAYOUT)
+
     def test_refuses_other_blueprints_naming_both_lists(self) -> None:
         result = check_layout(observe(blueprints=("noop", "lora")), LAYOUT)
         assert isinstance(result, Failure)

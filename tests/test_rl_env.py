@@ -189,7 +189,7 @@ class TestDeployment:
 
     def test_policy_for_other_blueprints_is_refused_naming_both(self, policy_file: Path) -> None:
         with pytest.raises(
-            CheckpointError, match=r"blueprints \['noop', 'norm'.*but this run has \['noop', 'norm', 'lora'"
+            CheckpointError, match=r"blueprints \['conv_light', 'depthwise'.*but this run has \['noop', 'norm', 'lora'"
         ):
             load_policy_controller(
                 policy_file, SlotConfig(("r0c0",)), ("noop", "norm", "lora", "attention", "mlp"), gates=GateConfig()

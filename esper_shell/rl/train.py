@@ -31,7 +31,6 @@ from esper_core.gae import gae
 from esper_core.ppo_config import PPOConfig, entropy_coef
 from esper_core.rewards import ACCURACY_GAP
 from esper_core.serialization import from_primitives, to_primitives
-from esper_shell.blueprints import blueprint_names
 from esper_shell.checkpoint import is_format
 from esper_shell.distributed.collective import Collective, SingleProcess, on_root
 from esper_shell.engine.device import MachineConfig
@@ -39,6 +38,7 @@ from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
 from esper_shell.rl.distributed import gather_observations, local_envs, rank_seed
 from esper_shell.rl.env import VecEnv
+from esper_shell.rl.offered import preset_blueprints
 from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser, RewardScaler
 from esper_shell.rl.policy import PolicyNetwork
 from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
@@ -109,7 +109,7 @@ class PPORun:
         )
         self.ppo = ppo
         self.episodes = episodes
-        self.layout = feature_layout(self.config.slots, blueprint_names(preset.topology))
+        self.layout = feature_layout(self.config.slots, preset_blueprints(preset))
         torch.manual_seed(config.seed)
         network = PolicyNetwork(
             self.layout.global_size, self.layout.slot_size, len(self.layout.blueprints), hidden=ppo.hidden
