@@ -164,7 +164,12 @@ class RewardConfig:
 
 def _sum_of_terms(breakdown: RewardBreakdown) -> float:
     return (
-        breakdown.contribution + breakdown.pbrs + breakdown.rent + breakdown.action_cost + breakdown.terminal + breakdown.gap
+        breakdown.contribution
+        + breakdown.pbrs
+        + breakdown.rent
+        + breakdown.action_cost
+        + breakdown.terminal
+        + breakdown.gap
     )
 
 

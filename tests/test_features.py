@@ -317,7 +317,9 @@ class TestSlotFeatures:
         assert found == [(0.0, 0.0), (0.0, 0.5), (1 / 3, 0.0), (1 / 3, 0.5), (2 / 3, 0.0), (2 / 3, 0.5)]
 
     def test_empty_slots_differ_only_by_position(self) -> None:
-        first, second = (named(block, LAYOUT.slot_names) for block in observation_features(observe(), LAYOUT, CONFIG)[1])
+        first, second = (
+            named(block, LAYOUT.slot_names) for block in observation_features(observe(), LAYOUT, CONFIG)[1]
+        )
         assert {name for name in first if first[name] != second[name]} == {"row_position"}
 
     def test_blend_one_hot_names_the_seeds_algorithm(self) -> None:

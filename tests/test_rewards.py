@@ -295,14 +295,16 @@ class TestAccuracyGap:
         breakdown = compute_reward(
             at_epoch(3, 82.0, kept), WAIT, at_epoch(4, 82.0, kept), terminal=True, config=GAP, static_accuracies=STATIC
         )
-        assert attrs.astuple(breakdown) == pytest.approx(
-            attrs.astuple(RewardBreakdown(rent=-0.1 * math.log(1.1)))
-        )
+        assert attrs.astuple(breakdown) == pytest.approx(attrs.astuple(RewardBreakdown(rent=-0.1 * math.log(1.1))))
 
     def test_contribution_is_not_paid(self) -> None:
         helpful = seed(SeedStage.PROBATIONARY, counterfactual_contribution=9.0)
         breakdown = compute_reward(
-            at_epoch(1, 60.0, helpful), WAIT, at_epoch(2, 70.0, helpful), terminal=False, config=GAP,
+            at_epoch(1, 60.0, helpful),
+            WAIT,
+            at_epoch(2, 70.0, helpful),
+            terminal=False,
+            config=GAP,
             static_accuracies=STATIC,
         )
         assert breakdown.total == 0.0

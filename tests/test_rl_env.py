@@ -15,10 +15,10 @@ from esper_core import FactoredAction, GateConfig, LifecycleOp, RunConfig, SlotC
 from esper_core.ppo_config import PPOConfig
 from esper_core.rewards import ACCURACY_GAP, RewardConfig
 from esper_shell.blueprints import blueprint_names
+from esper_shell.engine.device import MachineConfig
 from esper_shell.errors import CheckpointError
 from esper_shell.hosts import CNNHost
 from esper_shell.rl.controller import load_policy_controller
-from esper_shell.engine.device import MachineConfig
 from esper_shell.rl.env import VecEnv
 from esper_shell.rl.static_curve import paired_static_curve
 from esper_shell.rl.train import PPORun, resume_ppo, start_ppo, train_ppo

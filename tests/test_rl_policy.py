@@ -240,7 +240,10 @@ def _germinate_slot_distribution(slots: SlotConfig) -> torch.Tensor:
     log_probs = []
     for index in range(slots.num_slots):
         actions = ActionBatch(
-            op=torch.tensor([germinate]), slot=torch.tensor([index]), blueprint=torch.tensor([0]), blend=torch.tensor([0])
+            op=torch.tensor([germinate]),
+            slot=torch.tensor([index]),
+            blueprint=torch.tensor([0]),
+            blend=torch.tensor([0]),
         )
         # One legal blueprint and blend: the log-probability is the op's plus the slot's.
         log_probs.append(network.evaluate_actions(raw, actions, masks, mask_value=MASK_VALUE).log_prob)

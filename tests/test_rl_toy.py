@@ -16,7 +16,7 @@ import attrs
 import pytest
 import torch
 
-from esper_core import GateConfig, LifecycleOp, Observation, SignalTracker, SlotConfig
+from esper_core import GateConfig, Observation, SignalTracker, SlotConfig
 from esper_core.features import FeatureConfig, feature_layout
 from esper_core.gae import gae
 from esper_core.ppo_config import PPOConfig
@@ -73,7 +73,9 @@ def train_toy(*, steps: int, updates: int, seed: int = 0) -> Curve:
             for raw, masks in inputs:
                 step = network.act(raw, masks, mask_value=PPO.mask_value, generator=generator)
                 acted.append(step)
-                rights.append(((step.actions.op == GERMINATE_INDEX) & (step.actions.blueprint == RIGHT_BLUEPRINT)).double())
+                rights.append(
+                    ((step.actions.op == GERMINATE_INDEX) & (step.actions.blueprint == RIGHT_BLUEPRINT)).double()
+                )
         b_right = torch.stack(rights)  # (T, E)
         # Paid only at the end: the episode's count of right actions, on its last step.
         b_rewards = torch.zeros_like(b_right)

@@ -17,8 +17,8 @@ import torch
 
 from esper_core import FactoredAction, GateConfig, NoState, Observation, SlotConfig
 from esper_core.features import FeatureLayout, feature_layout
-from esper_shell.rl.batch import factored_actions, observe
 from esper_shell.checkpoint import safe_torch_load
+from esper_shell.rl.batch import factored_actions, observe
 from esper_shell.rl.policy_file import Policy, policy_from_payload, saved_blueprints
 
 

@@ -111,7 +111,9 @@ class VecEnv:
             trainer = Trainer(attrs.evolve(self.config, seed=seed), self.make_task(seed), machine=self.machine)
             pending = trainer.run_epoch()
             static = self.static_curve(seed) if self.static_curve is not None else None
-            self.envs.append(_Env(trainer=trainer, pending=pending, observation=next(pending), static_accuracies=static))
+            self.envs.append(
+                _Env(trainer=trainer, pending=pending, observation=next(pending), static_accuracies=static)
+            )
         return tuple(env.observation for env in self.envs)
 
     def step(self, actions: Sequence[FactoredAction]) -> tuple[EnvStep, ...]:

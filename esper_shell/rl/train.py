@@ -38,8 +38,8 @@ from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
 from esper_shell.rl.distributed import gather_observations, local_envs, rank_seed
 from esper_shell.rl.env import VecEnv
-from esper_shell.rl.offered import preset_blueprints
 from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser, RewardScaler
+from esper_shell.rl.offered import preset_blueprints
 from esper_shell.rl.policy import PolicyNetwork
 from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
 from esper_shell.rl.ppo import RolloutBatch, UpdateStats, ppo_update
