@@ -9,6 +9,13 @@ whose observation does not fit it is refused by ``check_layout`` before any deci
 Every feature is a finite float of modest size: unbounded measurements are scaled and
 clipped here (by ``FeatureConfig``), missing ones are 0 with a separate "measured" flag,
 so the shell's running normaliser is never thrown by one outlier or a NaN.
+
+A slot's block says where the slot is (``row / rows``, ``col / cols`` of the grid the
+enabled slots span): without it every empty slot's block is identical, and a shared encoder
+can only choose among them uniformly, though one seed is worth +2.4 points in one slot and
+-2.7 in another (issue 11). Positions are fractions of the grid, so the same weights read
+any grid. The blend algorithm and the accuracy change since the stage began tell a seed
+that is paying off from one that is not; the validation loss is the host's own signal.
 """
 
 from __future__ import annotations
@@ -21,13 +28,17 @@ from attrs.validators import gt, lt
 from returns.result import Failure, Result, Success
 
 from esper_core.action_space import SlotConfig
+from esper_core.blending import BlendAlgorithm
 from esper_core.errors import ConfigError
 from esper_core.observation import Observation
+from esper_core.slot_ids import parse_slot_id
 from esper_core.stages import SEED_MODULE_STAGES, SeedStage
 from esper_core.state import SeedState
 
 # One-hot order of the stage block.
 STAGE_ORDER: tuple[SeedStage, ...] = tuple(SeedStage)
+# One-hot order of the blend block.
+BLEND_FEATURE_ORDER: tuple[BlendAlgorithm, ...] = tuple(BlendAlgorithm)
 
 GLOBAL_NAMES: tuple[str, ...] = (
     "epoch_progress",
@@ -39,6 +50,7 @@ GLOBAL_NAMES: tuple[str, ...] = (
     "germination_budget_left",
     "live_seed_fraction",
     "fossilized_fraction",
+    "validation_loss",
 )
 SLOT_HEAD_NAMES: tuple[str, ...] = ("empty", *(f"stage_{stage.name.lower()}" for stage in STAGE_ORDER))
 SLOT_MEASURE_NAMES: tuple[str, ...] = (
@@ -48,8 +60,10 @@ SLOT_MEASURE_NAMES: tuple[str, ...] = (
     "contribution_measured",
     "gradient_ratio",
     "gradient_ratio_measured",
+    "accuracy_change_in_stage",
 )
-SLOT_TAIL_NAMES: tuple[str, ...] = ("param_share",)
+BLEND_NAMES: tuple[str, ...] = tuple(f"blend_{algorithm.name.lower()}" for algorithm in BLEND_FEATURE_ORDER)
+SLOT_TAIL_NAMES: tuple[str, ...] = ("param_share", "row_position", "col_position")
 BLUEPRINT_PREFIX = "blueprint_"
 
 LAYOUT_SLOTS_MESSAGE = (
@@ -57,8 +71,8 @@ LAYOUT_SLOTS_MESSAGE = (
     "Run with --slots {expected_args}, or train a new policy for these slots."
 )
 LAYOUT_BLUEPRINTS_MESSAGE = (
-    "The policy's feature layout was built for blueprints {expected}, but this host offers {found}. "
-    "Use the task (host topology) the policy was trained on, or train a new policy."
+    "The policy's feature layout chooses among blueprints {expected}, but this host offers {found} "
+    "(missing: {missing}). Use the task (host topology) the policy was trained on, or train a new policy."
 )
 DUPLICATE_BLUEPRINTS_MESSAGE = "A feature layout names each blueprint once; repeated: {repeated}."
 NAMES_MESSAGE = (
@@ -84,6 +98,8 @@ class FeatureConfig:
     contribution_scale: float = attrs.field(default=10.0, validator=_POSITIVE)
     # The seed/host gradient ratio is clipped to [0, this], then log1p-compressed: it spans decades.
     gradient_ratio_clip: float = attrs.field(default=10.0, validator=_POSITIVE)
+    # The validation loss is clipped to [0, this] (cross-entropy starts near log(classes)).
+    loss_clip: float = attrs.field(default=10.0, validator=_POSITIVE)
     # Seed parameters / host parameters is clipped to [0, this].
     param_share_clip: float = attrs.field(default=2.0, validator=_POSITIVE)
     # Every scaled feature is clipped to [-this, this], so one outlier cannot dominate the normaliser.
@@ -102,7 +118,7 @@ def _unique_blueprints(_instance: object, _attribute: attrs.Attribute[tuple[str,
 
 def _slot_names_for(blueprints: Sequence[str]) -> tuple[str, ...]:
     blueprint_names = tuple(f"{BLUEPRINT_PREFIX}{name}" for name in blueprints)
-    return (*SLOT_HEAD_NAMES, *SLOT_MEASURE_NAMES, *blueprint_names, *SLOT_TAIL_NAMES)
+    return (*SLOT_HEAD_NAMES, *SLOT_MEASURE_NAMES, *blueprint_names, *BLEND_NAMES, *SLOT_TAIL_NAMES)
 
 
 @attrs.frozen(kw_only=True)
@@ -149,7 +165,7 @@ class FeatureLayout:
 
 
 def feature_layout(slots: SlotConfig, blueprints: Sequence[str]) -> FeatureLayout:
-    """The layout for a slot configuration and a host's blueprints (in registry order)."""
+    """The layout for a slot configuration and the blueprints the policy chooses among."""
     return FeatureLayout(
         slot_ids=slots.slot_ids,
         blueprints=tuple(blueprints),
@@ -159,7 +175,8 @@ def feature_layout(slots: SlotConfig, blueprints: Sequence[str]) -> FeatureLayou
 
 
 def check_layout(observation: Observation, layout: FeatureLayout) -> Result[FeatureLayout, ConfigError]:
-    """Whether ``layout`` describes ``observation``: same slots in the same order, same blueprints."""
+    """Whether ``layout`` describes ``observation``: same slots in the same order, and every blueprint
+    the layout chooses among known to the host (a policy may be offered fewer than the host knows)."""
     found_slots = observation.slots.slot_ids
     if found_slots != layout.slot_ids:
         message = LAYOUT_SLOTS_MESSAGE.format(
@@ -168,9 +185,12 @@ def check_layout(observation: Observation, layout: FeatureLayout) -> Result[Feat
             expected_args=" ".join(layout.slot_ids),
         )
         return Failure(ConfigError(message))
-    if observation.blueprints != layout.blueprints:
+    missing = [name for name in layout.blueprints if name not in observation.blueprints]
+    if missing:
         message = LAYOUT_BLUEPRINTS_MESSAGE.format(
-            expected=", ".join(layout.blueprints) or "none", found=", ".join(observation.blueprints) or "none"
+            expected=", ".join(layout.blueprints) or "none",
+            found=", ".join(observation.blueprints) or "none",
+            missing=", ".join(missing),
         )
         return Failure(ConfigError(message))
     return Success(layout)
@@ -185,10 +205,20 @@ def observation_features(observation: Observation, layout: FeatureLayout, config
     ``layout`` must have passed ``check_layout`` for this observation; the slot blocks
     follow ``observation.seeds``.
     """
+    grid = grid_shape(observation.slots)
     return (
         global_features(observation, config),
-        tuple(slot_features(seed, layout, config) for seed in observation.seeds),
+        tuple(
+            slot_features(seed, slot_id, grid, layout, config)
+            for seed, slot_id in zip(observation.seeds, observation.slots.slot_ids, strict=True)
+        ),
     )
+
+
+def grid_shape(slots: SlotConfig) -> tuple[int, int]:
+    """(rows, cols) of the grid the slots span: one more than their largest row and column."""
+    cells = [parse_slot_id(slot_id) for slot_id in slots.slot_ids]
+    return max(row for row, _ in cells) + 1, max(col for _, col in cells) + 1
 
 
 def global_features(observation: Observation, config: FeatureConfig) -> tuple[float, ...]:
@@ -196,6 +226,7 @@ def global_features(observation: Observation, config: FeatureConfig) -> tuple[fl
     signals = observation.signals
     clip = config.feature_clip
     last = signals.accuracy_history[-1] if signals.accuracy_history else 0.0
+    loss = signals.loss_history[-1] if signals.loss_history else 0.0
     best = signals.best_accuracy if signals.best_accuracy is not None else 0.0
     num_slots = observation.slots.num_slots
     seeds = [seed for seed in observation.seeds if seed is not None]
@@ -213,11 +244,14 @@ def global_features(observation: Observation, config: FeatureConfig) -> tuple[fl
         _bounded(budget, 0.0, 1.0),
         observation.live_seed_count / num_slots,
         fossilized / num_slots,
+        _bounded(loss, 0.0, config.loss_clip),
     )
 
 
-def slot_features(seed: SeedState | None, layout: FeatureLayout, config: FeatureConfig) -> tuple[float, ...]:
-    """One slot's block, in ``layout.slot_names`` order.
+def slot_features(
+    seed: SeedState | None, slot_id: str, grid: tuple[int, int], layout: FeatureLayout, config: FeatureConfig
+) -> tuple[float, ...]:
+    """One slot's block, in ``layout.slot_names`` order; ``grid`` is ``grid_shape`` of the slots.
 
     A slot that never had a seed reads as DORMANT, as the lifecycle treats it. Measurements
     describe the seed module, so they are 0 when the slot runs none (DORMANT, CULLED,
@@ -229,14 +263,23 @@ def slot_features(seed: SeedState | None, layout: FeatureLayout, config: Feature
     epochs_in_stage = 0 if seed is None else seed.metrics.epochs_in_stage
     blueprint = None if module is None else module.blueprint_id
     blueprint_one_hot = tuple(_flag(blueprint == name) for name in layout.blueprints)
+    blend = None if module is None else module.blend_algorithm
+    blend_one_hot = tuple(_flag(blend is algorithm) for algorithm in BLEND_FEATURE_ORDER)
+    change = 0.0 if module is None else module.metrics.accuracy_change_in_stage / config.accuracy_delta_scale
+    row, col = parse_slot_id(slot_id)
+    rows, cols = grid
     return (
         _flag(module is None),
         *stage_one_hot,
         0.0 if module is None else module.alpha,
         _bounded(epochs_in_stage / config.epochs_scale, -config.feature_clip, config.feature_clip),
         *_module_measures(module, config),
+        _bounded(change, -config.feature_clip, config.feature_clip),
         *blueprint_one_hot,
+        *blend_one_hot,
         _param_share(module, config),
+        row / rows,
+        col / cols,
     )
 
 

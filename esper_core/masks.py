@@ -6,6 +6,11 @@ blend) is one the engine applies without refusal, gate G5 included; and every ac
 engine would apply is allowed by the masks. A policy therefore never wastes an epoch on a
 refused action, and never learns that a good action is impossible.
 
+The blueprint head ranges over the blueprints a policy is offered (its layout's: the task's
+choice, never a seed that cannot pass the gates), which may be fewer than the host knows;
+exactness holds over that action space: every action the heads can express is legal iff
+the masks allow it.
+
 The masks are read from the same rules the engine applies (``check_action`` for legality,
 ``gate_g5_fossilized`` for fossilization), never restated, so the two cannot drift apart.
 """
@@ -109,15 +114,21 @@ def _names(members: Sequence[LifecycleOp] | Sequence[BlendAlgorithm]) -> str:
     return ", ".join(member.name for member in members)
 
 
-def action_masks(observation: Observation, gates: GateConfig) -> ActionMasks:
+def action_masks(
+    observation: Observation, gates: GateConfig, *, blueprints: Sequence[str] | None = None
+) -> ActionMasks:
     """The masks for one decision. ``gates`` must be the lifecycle's own ``GateConfig``.
 
-    A slot's row entry is decided by asking ``check_action`` about the op in that slot, and
-    for FOSSILIZE also G5, which the lifecycle applies when the action is carried out.
-    GERMINATE is probed with the first known blueprint: legality depends on the blueprint
-    only through membership in ``observation.blueprints``, which the blueprint head masks.
+    ``blueprints`` are the blueprint head's entries (default: every blueprint the host
+    knows); the blueprint mask allows those the host knows. A slot's row entry is decided by
+    asking ``check_action`` about the op in that slot, and for FOSSILIZE also G5, which the
+    lifecycle applies when the action is carried out. GERMINATE is probed with the first
+    allowed blueprint: legality depends on the blueprint only through membership in
+    ``observation.blueprints``, which the blueprint head masks.
     """
-    probe_blueprint = observation.blueprints[0] if observation.blueprints else None
+    head = observation.blueprints if blueprints is None else tuple(blueprints)
+    blueprint_mask = tuple(name in observation.blueprints for name in head)
+    probe_blueprint = next((name for name, legal in zip(head, blueprint_mask, strict=True) if legal), None)
     slots = range(observation.slots.num_slots)
     slot_rows = tuple(
         tuple(_legal_in_slot(observation, op, index, probe_blueprint, gates) for index in slots) for op in OP_ORDER
@@ -126,7 +137,7 @@ def action_masks(observation: Observation, gates: GateConfig) -> ActionMasks:
         op=tuple(any(row) for row in slot_rows),
         slot=slot_rows,
         # check_action accepts exactly the blueprints the observation lists, and any blend.
-        blueprint=tuple(True for _ in observation.blueprints),
+        blueprint=blueprint_mask,
         blend=tuple(True for _ in BLEND_ORDER),
     )
 
@@ -148,7 +159,7 @@ def _legal_in_slot(
 
 
 def masks_allow(masks: ActionMasks, action: FactoredAction, blueprints: Sequence[str]) -> bool:
-    """Whether ``action`` could have been sampled from ``masks`` (``blueprints`` = the observation's).
+    """Whether ``action`` could have been sampled from ``masks`` (``blueprints`` = the head's entries).
 
     WAIT ignores its slot index, as the engine does. A GERMINATE without a blend asks for
     the lifecycle's default blend, which the engine accepts like any other.

@@ -19,6 +19,15 @@ Shaped reward, per step, as terms of one ``RewardBreakdown``:
 
 Sparse reward is the terminal term alone.
 
+Accuracy gap (``mode="accuracy_gap"``) is the user's objective itself (DESIGN §10): a better
+final model than the paired static run (same seed: same data, host init and batch order),
+for its parameter cost. Each step pays the change of the gap ``accuracy - static accuracy``
+at the same epoch, the terminal step also pays the rent of the seeds the final model keeps;
+the steps telescope, so an episode's undiscounted return is exactly ``final accuracy -
+static final accuracy - rent``. The static curve is data passed in (the shell caches it),
+so the core stays pure. The counterfactual contribution is not paid in this mode: it
+measures how much the host depends on a seed, not whether the seed made the model better.
+
 Anti-gaming guarantees (tested as properties, over every valid config), comparing an
 action with WAIT on the same transition, everything else equal:
 
@@ -48,7 +57,8 @@ from esper_core.state import SeedState
 
 SHAPED = "shaped"
 SPARSE = "sparse"
-REWARD_MODES = (SHAPED, SPARSE)
+ACCURACY_GAP = "accuracy_gap"
+REWARD_MODES = (SHAPED, SPARSE, ACCURACY_GAP)
 
 FOSSILIZED_POTENTIAL_MESSAGE = (
     "StagePotentials.fossilized ({fossilized}) must not exceed probationary ({probationary}): fossilizing must earn "
@@ -57,6 +67,14 @@ FOSSILIZED_POTENTIAL_MESSAGE = (
 CULLED_POTENTIAL_MESSAGE = (
     "StagePotentials.{stage} ({value}) must not exceed the potential of any live stage (lowest: {lowest}): "
     "culling must never climb the potential ladder, or culling a helpful seed could pay."
+)
+STATIC_MISSING_MESSAGE = (
+    "RewardConfig.mode is {mode!r}, which pays the gap to the paired static run, but no static accuracy "
+    "curve was passed: give compute_reward static_accuracies= (the shell's static_baseline(...).accuracies)."
+)
+STATIC_SHORT_MESSAGE = (
+    "The static accuracy curve has {length} epochs, but the observation is at epoch {epoch}: the paired "
+    "static run must train as many epochs as the episode (same RunConfig, same seed)."
 )
 TOTAL_MESSAGE = "RewardBreakdown.total ({total}) must be the sum of its terms ({expected})."
 
@@ -145,7 +163,14 @@ class RewardConfig:
 
 
 def _sum_of_terms(breakdown: RewardBreakdown) -> float:
-    return breakdown.contribution + breakdown.pbrs + breakdown.rent + breakdown.action_cost + breakdown.terminal
+    return (
+        breakdown.contribution
+        + breakdown.pbrs
+        + breakdown.rent
+        + breakdown.action_cost
+        + breakdown.terminal
+        + breakdown.gap
+    )
 
 
 def _check_total(instance: RewardBreakdown, _attribute: attrs.Attribute[float], total: float) -> None:
@@ -163,6 +188,8 @@ class RewardBreakdown:
     rent: float = 0.0
     action_cost: float = 0.0
     terminal: float = 0.0
+    # accuracy_gap mode: this step's change of the gap to the paired static run.
+    gap: float = 0.0
     total: float = attrs.field(
         default=attrs.Factory(_sum_of_terms, takes_self=True), validator=[*_FINITE, _check_total]
     )
@@ -174,14 +201,25 @@ def potential(seeds: Sequence[SeedState | None], config: RewardConfig) -> float:
 
 
 def compute_reward(
-    before: Observation, action: FactoredAction, after: Observation, *, terminal: bool, config: RewardConfig
+    before: Observation,
+    action: FactoredAction,
+    after: Observation,
+    *,
+    terminal: bool,
+    config: RewardConfig,
+    static_accuracies: Sequence[float] | None = None,
 ) -> RewardBreakdown:
     """The reward for ``action``, chosen from ``before``, given ``after`` (action applied, one epoch trained).
 
     ``terminal`` marks a true end of the episode (the run is over): only then is the final
     accuracy paid and ``phi(after)`` taken as 0. A time-limit truncation that the learner
-    bootstraps through is not terminal.
+    bootstraps through is not terminal. ``static_accuracies`` (the paired static run's
+    validation accuracy after each epoch) is needed by, and only read in, ``accuracy_gap`` mode.
     """
+    if config.mode == ACCURACY_GAP:
+        if static_accuracies is None:
+            raise ConfigError(STATIC_MISSING_MESSAGE.format(mode=config.mode), value=config.mode)
+        return gap_reward(before, after, terminal=terminal, static_accuracies=static_accuracies, config=config)
     terminal_term = config.terminal_weight * _final_accuracy(after) / config.accuracy_scale if terminal else 0.0
     if config.mode == SPARSE:
         return RewardBreakdown(terminal=terminal_term)
@@ -193,6 +231,45 @@ def compute_reward(
         action_cost=-config.action_costs.of(action.op),
         terminal=terminal_term,
     )
+
+
+def gap_reward(
+    before: Observation,
+    after: Observation,
+    *,
+    terminal: bool,
+    static_accuracies: Sequence[float],
+    config: RewardConfig,
+) -> RewardBreakdown:
+    """``gap(after) - gap(before)``, and at the terminal step the final model's rent.
+
+    Summed over an episode this is ``gap(final) - rent``: ``terminal_value`` of the last
+    observation.
+    """
+    change = accuracy_gap(after, static_accuracies, config) - accuracy_gap(before, static_accuracies, config)
+    return RewardBreakdown(gap=change, rent=rent_term(after.seeds, config) if terminal else 0.0)
+
+
+def terminal_value(final: Observation, static_accuracies: Sequence[float], config: RewardConfig) -> float:
+    """What an episode ending at ``final`` was worth: its gap to the static run minus its rent."""
+    return accuracy_gap(final, static_accuracies, config) + rent_term(final.seeds, config)
+
+
+def accuracy_gap(observation: Observation, static_accuracies: Sequence[float], config: RewardConfig) -> float:
+    """(last accuracy - the static run's at the same epoch) * terminal_weight / accuracy_scale.
+
+    The epoch just trained is ``observation.epoch``, except at the end of a run, where the
+    engine's observation reads the next epoch (``max_epochs``). Epoch 0 trains before any
+    decision, exactly as in the static run, so its gap is 0 by definition: the return then
+    telescopes to the final gap itself, not to its change since epoch 0.
+    """
+    trained = min(observation.epoch, observation.max_epochs - 1)
+    if trained == 0:
+        return 0.0
+    if trained >= len(static_accuracies):
+        raise ConfigError(STATIC_SHORT_MESSAGE.format(length=len(static_accuracies), epoch=trained), value=trained)
+    gap = _final_accuracy(observation) - static_accuracies[trained]
+    return config.terminal_weight * gap / config.accuracy_scale
 
 
 def contribution_term(seeds: Sequence[SeedState | None], config: RewardConfig) -> float:

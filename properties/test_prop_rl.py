@@ -52,6 +52,9 @@ FULL_ALPHA_STAGES = frozenset({SeedStage.PROBATIONARY, SeedStage.FOSSILIZED})
 ROUNDING = 1e-9
 # Tests that draw two observations and a config: fewer, still varied, examples keep the suite fast.
 pairs = settings(max_examples=50)
+# A paired static run long enough for every drawn observation (max_epochs <= 30): accuracy_gap
+# mode is held to the same anti-gaming properties as the others.
+STATIC_ACCURACIES = tuple(50.0 + epoch for epoch in range(31))
 
 # --- strategies -----------------------------------------------------------------------------
 
@@ -211,6 +214,22 @@ def test_masks_are_exact(observation: Observation, gates: GateConfig) -> None:
         assert masks_allow(masks, action, observation.blueprints) == engine_accepts(observation, action, gates), action
 
 
+@given(observations(), gate_configs, st.lists(st.sampled_from((*BLUEPRINT_POOL, "unregistered")), unique=True))
+def test_masks_are_exact_over_an_offered_blueprint_head(
+    observation: Observation, gates: GateConfig, offered: list[str]
+) -> None:
+    """A policy offered some blueprints (known to the host or not): every action its heads can
+    express is allowed iff the engine accepts it, so no sampled action is ever illegal."""
+    masks = action_masks(observation, gates, blueprints=offered)
+    expressible = [
+        action
+        for action in every_action(observation)
+        if action.op is not LifecycleOp.GERMINATE or action.blueprint in offered
+    ]
+    for action in expressible:
+        assert masks_allow(masks, action, offered) == engine_accepts(observation, action, gates), action
+
+
 @given(observations(), gate_configs, st.data())
 def test_sampling_op_then_slot_then_choices_gives_an_accepted_action(
     observation: Observation, gates: GateConfig, data: st.DataObject
@@ -290,7 +309,9 @@ def as_culled(seed: SeedState, stage: SeedStage) -> SeedState:
 def reward(
     before: Observation, action: FactoredAction, after: Observation, terminal: bool, config: RewardConfig
 ) -> float:
-    return compute_reward(before, action, after, terminal=terminal, config=config).total
+    return compute_reward(
+        before, action, after, terminal=terminal, config=config, static_accuracies=STATIC_ACCURACIES
+    ).total
 
 
 useless_contributions = st.none() | finite_floats(-20.0, 0.0)

@@ -86,9 +86,15 @@ class TestLayout:
             "contribution_measured",
             "gradient_ratio",
             "gradient_ratio_measured",
+            "accuracy_change_in_stage",
             "blueprint_noop",
             "blueprint_norm",
+            "blend_linear",
+            "blend_sigmoid",
+            "blend_gated",
             "param_share",
+            "row_position",
+            "col_position",
         )
 
     def test_stage_one_hot_follows_seed_stage_declaration_order(self) -> None:
@@ -96,10 +102,10 @@ class TestLayout:
 
     def test_global_names(self) -> None:
         assert LAYOUT.global_names == GLOBAL_NAMES
-        assert LAYOUT.global_size == 9
+        assert LAYOUT.global_size == 10
 
     def test_sizes(self) -> None:
-        assert (LAYOUT.slot_size, LAYOUT.num_slots, LAYOUT.total_size) == (18, 2, 9 + 2 * 18)
+        assert (LAYOUT.slot_size, LAYOUT.num_slots, LAYOUT.total_size) == (24, 2, 10 + 2 * 24)
 
     def test_slot_block_size_does_not_depend_on_slot_count(self) -> None:
         sizes = {feature_layout(SlotConfig.for_grid(rows, 1), BLUEPRINTS).slot_size for rows in (1, 2, 3, 7)}
@@ -148,6 +154,9 @@ class TestCheckLayout:
         assert "r0c0, r1c0" in message and "r0c0, r0c1, r1c0" in message
         assert "--slots r0c0 r1c0" in message
 
+    def test_accepts_a_host_that_knows_more_blueprints_than_offered(self) -> None:
+        assert check_layout(observe(blueprints=("noop", "lora", "norm")), LAYOUT) == Success(LAYOUT)
+
     def test_refuses_other_blueprints_naming_both_lists(self) -> None:
         result = check_layout(observe(blueprints=("noop", "lora")), LAYOUT)
         assert isinstance(result, Failure)
@@ -177,6 +186,7 @@ class TestGlobalFeatures:
             "germination_budget_left": 3 / 4,
             "live_seed_fraction": 1 / 2,
             "fossilized_fraction": 1 / 2,
+            "validation_loss": 0.9,
         }
 
     def test_fresh_run_reads_zero_accuracy(self) -> None:
@@ -189,6 +199,12 @@ class TestGlobalFeatures:
             observation_features(observe(max_seeds=0, seeds_germinated=0), LAYOUT, CONFIG)[0], GLOBAL_NAMES
         )
         assert features["germination_budget_left"] == 0.0
+
+    def test_validation_loss_clipped_and_nan_is_zero(self) -> None:
+        for loss, expected in ((1e9, CONFIG.loss_clip), (math.nan, 0.0)):
+            signals = SignalTracker(accuracy_history=(50.0,), loss_history=(loss,))
+            features = named(observation_features(observe(signals=signals), LAYOUT, CONFIG)[0], GLOBAL_NAMES)
+            assert features["validation_loss"] == expected
 
     def test_accuracy_delta_clipped(self) -> None:
         observation = observe(signals=SignalTracker(acc_delta=-90.0))
@@ -212,6 +228,8 @@ class TestSlotFeatures:
             seed_gradient_ratio=1.0,
             seed_param_count=50,
             host_param_count=1000,
+            accuracy_at_stage_start=60.0,
+            current_accuracy=63.0,
         )
         block = slot_block(observe(blending))
         assert block == {
@@ -223,9 +241,15 @@ class TestSlotFeatures:
             "contribution_measured": 1.0,
             "gradient_ratio": math.log(2.0),
             "gradient_ratio_measured": 1.0,
+            "accuracy_change_in_stage": 0.3,
             "blueprint_noop": 0.0,
             "blueprint_norm": 1.0,
+            "blend_linear": 1.0,
+            "blend_sigmoid": 0.0,
+            "blend_gated": 0.0,
             "param_share": 0.05,
+            "row_position": 0.0,
+            "col_position": 0.0,
         }
 
     def test_unmeasured_contribution_is_zero_and_flagged(self) -> None:
@@ -283,6 +307,29 @@ class TestSlotFeatures:
         observation = observe(None, seed(SeedStage.TRAINING, "r1c0"))
         assert slot_block(observation, 0)["empty"] == 1.0
         assert slot_block(observation, 1)["stage_training"] == 1.0
+
+    def test_position_is_the_fraction_of_the_grid_the_slots_span(self) -> None:
+        slots = SlotConfig(("r0c0", "r0c1", "r1c0", "r1c1", "r2c0", "r2c1"))
+        observation = observe(slots=slots, seeds=(None,) * 6)
+        blocks = observation_features(observation, LAYOUT, CONFIG)[1]
+        positions = [named(block, LAYOUT.slot_names) for block in blocks]
+        found = [(block["row_position"], block["col_position"]) for block in positions]
+        assert found == [(0.0, 0.0), (0.0, 0.5), (1 / 3, 0.0), (1 / 3, 0.5), (2 / 3, 0.0), (2 / 3, 0.5)]
+
+    def test_empty_slots_differ_only_by_position(self) -> None:
+        first, second = (
+            named(block, LAYOUT.slot_names) for block in observation_features(observe(), LAYOUT, CONFIG)[1]
+        )
+        assert {name for name in first if first[name] != second[name]} == {"row_position"}
+
+    def test_blend_one_hot_names_the_seeds_algorithm(self) -> None:
+        gated = attrs.evolve(seed(SeedStage.BLENDING), blend_algorithm=BlendAlgorithm.GATED)
+        block = slot_block(observe(gated))
+        assert (block["blend_linear"], block["blend_sigmoid"], block["blend_gated"]) == (0.0, 0.0, 1.0)
+
+    def test_accuracy_change_in_stage_is_zero_without_a_module(self) -> None:
+        culled = seed(SeedStage.CULLED, accuracy_at_stage_start=10.0, current_accuracy=90.0)
+        assert slot_block(observe(culled))["accuracy_change_in_stage"] == 0.0
 
     def test_scales_come_from_the_config(self) -> None:
         config = FeatureConfig(epochs_scale=4.0)

@@ -91,6 +91,16 @@ class TestActionMasks:
         assert masks.op[GERMINATE] is False
         assert masks.blueprint == ()
 
+    def test_blueprint_head_ranges_over_the_offered_blueprints(self) -> None:
+        masks = action_masks(observe(), GATES, blueprints=("conv_light", "unregistered"))
+        assert masks.blueprint == (True, False)
+        assert masks.op[GERMINATE] is True
+
+    def test_germinate_is_masked_when_no_offered_blueprint_is_known(self) -> None:
+        masks = action_masks(observe(), GATES, blueprints=("unregistered",))
+        assert masks.op[GERMINATE] is False
+        assert masks.slot[GERMINATE] == (False, False, False)
+
     @pytest.mark.parametrize(
         ("stage", "legal"),
         [

@@ -12,6 +12,7 @@ from esper_core.blending import BlendAlgorithm
 from esper_core.errors import ConfigError
 from esper_core.observation import Observation
 from esper_core.rewards import (
+    ACCURACY_GAP,
     SPARSE,
     ActionCosts,
     RewardBreakdown,
@@ -19,6 +20,7 @@ from esper_core.rewards import (
     StagePotentials,
     compute_reward,
     potential,
+    terminal_value,
 )
 from esper_core.serialization import from_primitives, to_primitives
 from esper_core.signals import SignalTracker
@@ -263,3 +265,60 @@ class TestRecords:
 @pytest.mark.parametrize(("cls", "name", "value"), non_finite_cases(RewardConfig, StagePotentials, ActionCosts))
 def test_non_finite_float_config_is_refused_naming_the_field(cls: type, name: str, value: float) -> None:
     assert_refused_by_name(cls, name, value)
+
+
+def at_epoch(epoch: int, accuracy: float, *seeds: SeedState | None) -> Observation:
+    return attrs.evolve(observe(*seeds, accuracy=accuracy), epoch=epoch, max_epochs=4)
+
+
+GAP = RewardConfig(mode=ACCURACY_GAP)
+STATIC = (50.0, 60.0, 70.0, 80.0)
+
+
+class TestAccuracyGap:
+    def test_step_pays_the_change_of_the_gap_to_static(self) -> None:
+        # gap at epoch 1: 62 - 60 = +2; at epoch 2: 75 - 70 = +5 -> +3 points.
+        breakdown = compute_reward(
+            at_epoch(1, 62.0), WAIT, at_epoch(2, 75.0), terminal=False, config=GAP, static_accuracies=STATIC
+        )
+        assert attrs.astuple(breakdown) == pytest.approx(attrs.astuple(RewardBreakdown(gap=0.03)))
+
+    def test_epoch_zero_has_no_gap_it_precedes_every_decision(self) -> None:
+        breakdown = compute_reward(
+            at_epoch(0, 99.0), WAIT, at_epoch(1, 61.0), terminal=False, config=GAP, static_accuracies=STATIC
+        )
+        assert breakdown.total == pytest.approx(0.01)
+
+    def test_terminal_step_charges_the_final_models_rent(self) -> None:
+        kept = seed(SeedStage.FOSSILIZED, seed_param_count=100, host_param_count=1000)
+        # The end-of-run observation reads the next epoch (max_epochs): its accuracy is epoch 3's.
+        breakdown = compute_reward(
+            at_epoch(3, 82.0, kept), WAIT, at_epoch(4, 82.0, kept), terminal=True, config=GAP, static_accuracies=STATIC
+        )
+        assert attrs.astuple(breakdown) == pytest.approx(attrs.astuple(RewardBreakdown(rent=-0.1 * math.log(1.1))))
+
+    def test_contribution_is_not_paid(self) -> None:
+        helpful = seed(SeedStage.PROBATIONARY, counterfactual_contribution=9.0)
+        breakdown = compute_reward(
+            at_epoch(1, 60.0, helpful),
+            WAIT,
+            at_epoch(2, 70.0, helpful),
+            terminal=False,
+            config=GAP,
+            static_accuracies=STATIC,
+        )
+        assert breakdown.total == 0.0
+
+    def test_terminal_value_is_final_gap_minus_rent(self) -> None:
+        kept = seed(SeedStage.FOSSILIZED, seed_param_count=100, host_param_count=1000)
+        assert terminal_value(at_epoch(4, 83.0, kept), STATIC, GAP) == pytest.approx(0.03 - 0.1 * math.log(1.1))
+
+    def test_without_a_static_curve_it_is_refused_naming_the_fix(self) -> None:
+        with pytest.raises(ConfigError, match="static_accuracies="):
+            compute_reward(at_epoch(1, 60.0), WAIT, at_epoch(2, 70.0), terminal=False, config=GAP)
+
+    def test_a_static_curve_shorter_than_the_episode_is_refused(self) -> None:
+        with pytest.raises(ConfigError, match="has 2 epochs"):
+            compute_reward(
+                at_epoch(1, 60.0), WAIT, at_epoch(2, 70.0), terminal=False, config=GAP, static_accuracies=STATIC[:2]
+            )

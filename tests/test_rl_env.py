@@ -13,12 +13,14 @@ import torch
 
 from esper_core import FactoredAction, GateConfig, LifecycleOp, RunConfig, SlotConfig
 from esper_core.ppo_config import PPOConfig
-from esper_core.rewards import RewardConfig
+from esper_core.rewards import ACCURACY_GAP, RewardConfig
 from esper_shell.blueprints import blueprint_names
+from esper_shell.engine.device import MachineConfig
 from esper_shell.errors import CheckpointError
 from esper_shell.hosts import CNNHost
 from esper_shell.rl.controller import load_policy_controller
 from esper_shell.rl.env import VecEnv
+from esper_shell.rl.static_curve import paired_static_curve
 from esper_shell.rl.train import PPORun, resume_ppo, start_ppo, train_ppo
 from esper_shell.runs import start, train
 from esper_shell.tasks import Task, get_task, presets
@@ -74,6 +76,22 @@ class TestVecEnv:
         second = envs.step([FactoredAction(op=LifecycleOp.WAIT)] * 2)
         assert [s.terminal for s in first + second] == [False, False, True, True]
         assert second[0].reward.terminal > 0 and first[0].reward.terminal == 0
+
+    def test_never_acting_earns_nothing_against_the_paired_static_run(self, tmp_path: Path) -> None:
+        """WAIT every epoch is the static run on the same seed: the accuracy-gap return is exactly 0."""
+        config = attrs.evolve(digits_config(seed=3), training=attrs.evolve(digits_config().training, epochs=3))
+        curve = paired_static_curve(config, MachineConfig(threads=1), cache_dir=tmp_path)
+        envs = VecEnv(
+            config,
+            digits_task,
+            n_envs=1,
+            reward=RewardConfig(mode=ACCURACY_GAP),
+            machine=MachineConfig(threads=1),
+            static_curve=curve,
+        )
+        envs.reset(first_episode=0)
+        steps = [envs.step([FactoredAction(op=LifecycleOp.WAIT)])[0] for _ in range(3)]
+        assert steps[-1].terminal and [step.reward.total for step in steps] == [0.0, 0.0, 0.0]
 
     def test_each_episode_has_its_own_seed(self) -> None:
         envs = digits_envs(digits_config(seed=7), n_envs=2, epochs=1)
@@ -171,7 +189,7 @@ class TestDeployment:
 
     def test_policy_for_other_blueprints_is_refused_naming_both(self, policy_file: Path) -> None:
         with pytest.raises(
-            CheckpointError, match=r"blueprints \['noop', 'norm'.*but this run has \['noop', 'norm', 'lora'"
+            CheckpointError, match=r"blueprints \['conv_light', 'depthwise'.*but this run has \['noop', 'norm', 'lora'"
         ):
             load_policy_controller(
                 policy_file, SlotConfig(("r0c0",)), ("noop", "norm", "lora", "attention", "mlp"), gates=GateConfig()

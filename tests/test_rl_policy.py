@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import pytest
 import torch
 from hypothesis import given, settings
@@ -214,3 +215,47 @@ def test_sampled_actions_are_always_legal(observation: Observation, sample_seed:
         assert isinstance(check_action(observation, action), Success), action
         if action.op is LifecycleOp.FOSSILIZE:
             assert gate_g5_fossilized(observation.seeds[action.slot_index], GATES).ok
+
+
+def _germinate_slot_distribution(slots: SlotConfig) -> torch.Tensor:
+    """P(slot | GERMINATE) of a random network over an empty model's real features, all slots free."""
+    observation = Observation(
+        epoch=5,
+        max_epochs=25,
+        slots=slots,
+        seeds=(None,) * slots.num_slots,
+        signals=SignalTracker(accuracy_history=(60.0,), loss_history=(1.2,)),
+        max_seeds=2,
+        seeds_germinated=0,
+        blueprints=("conv_light",),
+    )
+    layout = feature_layout(slots, ("conv_light",))
+    raw, masks = observe([observation], layout, FeatureConfig(), GateConfig())
+    network = _network(3, global_size=layout.global_size, slot_size=layout.slot_size, blueprints=1)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    masks = attrs.evolve(masks, blend=torch.tensor([[True, False, False]]))
+    germinate = OPS.index(LifecycleOp.GERMINATE)
+    log_probs = []
+    for index in range(slots.num_slots):
+        actions = ActionBatch(
+            op=torch.tensor([germinate]),
+            slot=torch.tensor([index]),
+            blueprint=torch.tensor([0]),
+            blend=torch.tensor([0]),
+        )
+        # One legal blueprint and blend: the log-probability is the op's plus the slot's.
+        log_probs.append(network.evaluate_actions(raw, actions, masks, mask_value=MASK_VALUE).log_prob)
+    return torch.softmax(torch.cat(log_probs), dim=0)
+
+
+class TestSlotAwareness:
+    def test_germinate_slot_choice_is_not_uniform_across_empty_slots(self) -> None:
+        distribution = _germinate_slot_distribution(SlotConfig(("r0c0", "r1c0", "r2c0")))
+        assert distribution.sum().item() == pytest.approx(1.0)
+        assert (distribution.max() - distribution.min()).item() > 1e-3
+
+    def test_the_same_weights_score_six_slots(self) -> None:
+        distribution = _germinate_slot_distribution(SlotConfig.for_grid(3, 2))
+        assert distribution.shape == (6,) and len(set(distribution.tolist())) == 6

@@ -24,8 +24,8 @@ from esper_core import StaticControllerConfig
 from esper_core.features import feature_layout
 from esper_core.ppo_config import PPOConfig
 from esper_shell.bench.progress import Steps, bench_steps
-from esper_shell.blueprints import blueprint_names
 from esper_shell.rl.controller import PolicyController
+from esper_shell.rl.offered import preset_blueprints
 from esper_shell.rl.train import PPORun, run_update, train_ppo
 from esper_shell.runs import start, train
 from esper_shell.tasks import get_task
@@ -60,7 +60,7 @@ def evaluate(task: str, controller: str, seed: int, epochs: int, run: PPORun) ->
     config = attrs.evolve(config, seed=seed, training=attrs.evolve(config.training, epochs=epochs))
     policy = None
     if controller == "ppo":
-        layout = feature_layout(config.slots, blueprint_names(preset.topology))
+        layout = feature_layout(config.slots, preset_blueprints(preset))
         policy = PolicyController(policy=run.policy, layout=layout, gates=config.lifecycle.gates)
     elif controller == "static":
         config = attrs.evolve(config, controller=StaticControllerConfig())

@@ -95,7 +95,7 @@ def observe(
         unwrap(check_layout(observation, layout))
     return (
         observation_batch([observation_features(observation, layout, features) for observation in observations]),
-        mask_batch([action_masks(observation, gates) for observation in observations]),
+        mask_batch([action_masks(observation, gates, blueprints=layout.blueprints) for observation in observations]),
     )
 
 

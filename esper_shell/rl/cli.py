@@ -40,6 +40,7 @@ EPISODES_MESSAGE = (
 class RewardMode(str, enum.Enum):
     shaped = "shaped"
     sparse = "sparse"
+    accuracy_gap = "accuracy_gap"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -123,7 +124,10 @@ def ppo(
         list[str] | None, typer.Option(help="Slots to enable, e.g. --slots r0c0 r1c0 (default: the task's).")
     ] = None,
     reward: Annotated[
-        RewardMode | None, typer.Option(help="shaped (dense terms, the default) or sparse (terminal accuracy only).")
+        RewardMode | None,
+        typer.Option(
+            help="shaped (dense terms, the default), sparse (terminal accuracy only) or accuracy_gap (accuracy minus the paired static run's, minus rent)."
+        ),
     ] = None,
     max_seeds: Annotated[int | None, typer.Option("--max-seeds", help="Most seeds per episode.")] = None,
     run_dir: Annotated[

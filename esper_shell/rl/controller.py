@@ -3,7 +3,8 @@
 It acts greedily (the most likely legal action at each head): deployment should do what
 the policy thinks best, not explore. Its observation layout is built from the run's own
 slots, so a policy trained on three slots decides for a six-slot host; the file's feature
-names and blueprints must match the run's (see ``policy_file``).
+names must match the run's, and the blueprints it chooses among (its task's offer, often
+fewer than the host knows) must all be known to the host (see ``policy_file``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import torch
 
 from esper_core import FactoredAction, GateConfig, NoState, Observation, SlotConfig
 from esper_core.features import FeatureLayout, feature_layout
+from esper_shell.checkpoint import safe_torch_load
 from esper_shell.rl.batch import factored_actions, observe
-from esper_shell.rl.policy_file import Policy, load_policy
+from esper_shell.rl.policy_file import Policy, policy_from_payload, saved_blueprints
 
 
 @attrs.frozen(eq=False)
@@ -48,5 +50,10 @@ def load_policy_controller(
     ``gates`` must be the run's own (``config.lifecycle.gates``): the masks then allow a
     FOSSILIZE exactly when the run's gate G5 will accept it.
     """
-    layout = feature_layout(model_slots, blueprints)
-    return PolicyController(policy=load_policy(path, layout), layout=layout, gates=gates)
+    payload = safe_torch_load(path)
+    offered = saved_blueprints(payload, path=Path(path))
+    # A policy offered blueprints the host lacks is compared with the host's list, which names both.
+    chosen = offered if all(name in blueprints for name in offered) else tuple(blueprints)
+    layout = feature_layout(model_slots, chosen)
+    policy = policy_from_payload(payload, layout, path=Path(path), same_slots=False)
+    return PolicyController(policy=policy, layout=layout, gates=gates)

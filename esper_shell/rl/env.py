@@ -14,6 +14,10 @@ episode has exactly ``config.training.epochs`` steps.
 Seeds: episode ``k`` (counted over the whole training run, across envs) runs with
 ``config.seed + k``, so every episode sees a new host initialisation, data split and
 batch order, and a resumed run replays exactly the episodes it would have run.
+
+A reward paid against the paired static run (``mode="accuracy_gap"``) needs that run's
+accuracy curve for the episode's seed: ``static_curve(seed)`` gives it (the caller wires in
+the cached ``static_baseline``), read once per episode and handed to the pure reward.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ NOT_RESET_MESSAGE = "The envs have no episode running: call reset() first (and a
 
 # seed -> the task an episode of that seed trains on (a preset draws its data split from the seed).
 TaskFactory = Callable[[int], Task]
+# seed -> the paired static run's validation accuracy after each epoch.
+StaticCurve = Callable[[int], Sequence[float]]
 
 
 @attrs.frozen(kw_only=True)
@@ -59,6 +65,8 @@ class _Env:
     # The epoch waiting for this env's action; None once the episode has ended.
     pending: EpochSteps | None
     observation: Observation
+    # The paired static run's accuracies for this episode's seed; None when the reward needs none.
+    static_accuracies: Sequence[float] | None = None
 
 
 class VecEnv:
@@ -72,8 +80,10 @@ class VecEnv:
         n_envs: int,
         reward: RewardConfig,
         machine: MachineConfig | None = None,
+        static_curve: StaticCurve | None = None,
     ) -> None:
         self.config = config
+        self.static_curve = static_curve
         self.make_task = make_task
         self.machine = machine or MachineConfig()
         # Check everything (slots, data, device) now, by building one env, before a caller writes any file.
@@ -100,7 +110,10 @@ class VecEnv:
             seed = self.episode_seed(first_episode + index)
             trainer = Trainer(attrs.evolve(self.config, seed=seed), self.make_task(seed), machine=self.machine)
             pending = trainer.run_epoch()
-            self.envs.append(_Env(trainer=trainer, pending=pending, observation=next(pending)))
+            static = self.static_curve(seed) if self.static_curve is not None else None
+            self.envs.append(
+                _Env(trainer=trainer, pending=pending, observation=next(pending), static_accuracies=static)
+            )
         return tuple(env.observation for env in self.envs)
 
     def step(self, actions: Sequence[FactoredAction]) -> tuple[EnvStep, ...]:
@@ -121,7 +134,14 @@ class VecEnv:
             env.pending = env.trainer.run_epoch()
             env.observation = next(env.pending)
         measured = time.perf_counter()
-        reward = compute_reward(before, action, env.observation, terminal=terminal, config=self.reward_config)
+        reward = compute_reward(
+            before,
+            action,
+            env.observation,
+            terminal=terminal,
+            config=self.reward_config,
+            static_accuracies=env.static_accuracies,
+        )
         return EnvStep(
             observation=env.observation,
             reward=reward,

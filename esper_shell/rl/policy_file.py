@@ -111,6 +111,12 @@ def check_layout_matches(payload: Any, layout: FeatureLayout, *, path: Path, sam
             )
 
 
+def saved_blueprints(payload: Any, *, path: Path) -> tuple[str, ...]:
+    """The blueprints a policy file chooses among (its structure checked first)."""
+    _check_structure(payload, path)
+    return tuple(payload["layout"]["blueprints"])
+
+
 def _check_structure(payload: Any, path: Path) -> None:
     """Format, keys and the layout's types: what every later check may take for granted."""
     if not is_format(payload, POLICY_FORMAT, POLICY_VERSION):

@@ -30,8 +30,8 @@ from esper_core import ConfigError, RunConfig
 from esper_core.features import feature_layout
 from esper_core.gae import gae
 from esper_core.ppo_config import PPOConfig, entropy_coef
+from esper_core.rewards import ACCURACY_GAP
 from esper_core.serialization import from_primitives, to_primitives
-from esper_shell.blueprints import blueprint_names
 from esper_shell.checkpoint import is_format
 from esper_shell.distributed.collective import Collective, SingleProcess, on_root
 from esper_shell.engine.device import MachineConfig
@@ -41,10 +41,12 @@ from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, conca
 from esper_shell.rl.distributed import gather_observations, local_envs, rank_seed
 from esper_shell.rl.env import VecEnv
 from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser, RewardScaler
+from esper_shell.rl.offered import preset_blueprints
 from esper_shell.rl.policy import PolicyNetwork
 from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
 from esper_shell.rl.ppo import RolloutBatch, UpdateStats, ppo_update
 from esper_shell.rl.run_files import PPODirectory
+from esper_shell.rl.static_curve import paired_static_curve
 from esper_shell.rl.telemetry import PPOEventStream
 from esper_shell.tasks import get_task
 
@@ -105,10 +107,11 @@ class PPORun:
             n_envs=local_envs(ppo.n_envs, self.collective),
             reward=ppo.reward,
             machine=self.machine,
+            static_curve=paired_static_curve(self.config, self.machine) if ppo.reward.mode == ACCURACY_GAP else None,
         )
         self.ppo = ppo
         self.episodes = episodes
-        self.layout = feature_layout(self.config.slots, blueprint_names(preset.topology))
+        self.layout = feature_layout(self.config.slots, preset_blueprints(preset))
         torch.manual_seed(config.seed)
         network = PolicyNetwork(
             self.layout.global_size, self.layout.slot_size, len(self.layout.blueprints), hidden=ppo.hidden
