@@ -150,7 +150,7 @@ class TestGovernor:
         train(run, stop_after=4)
         trainer = run.trainer
         assert trainer.model.active_seed_count > 0
-        trainer._rollback("test", lr=0.05)
+        trainer._rollback("test")
         assert trainer.model.active_seed_count == 0
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import attrs
+import pytest
 import torch
+from typer.testing import CliRunner
 
 from esper_core import (
     FactoredAction,
@@ -17,8 +19,10 @@ from esper_core import (
     check_blueprints,
 )
 from esper_core.rewards import RewardConfig
+from esper_shell.cli import app
 from esper_shell.engine.run import Run
 from esper_shell.engine.trainer import Trainer, drive
+from esper_shell.errors import DivergenceError
 from esper_shell.rl.env import VecEnv
 from esper_shell.runs import start, train
 from esper_shell.tasks import Task, get_task
@@ -127,3 +131,19 @@ class TestDrive:
         train(run, stop_after=3)
         live = [s for s, slot in run.trainer.model.seed_slots.items() if slot.stage is SeedStage.TRAINING]
         assert live and all(run.trainer.seed_optimizers.get(slot_id) is not None for slot_id in live)
+
+
+class TestDivergence:
+    def test_a_run_that_diverges_from_its_first_epoch_stops_with_the_likely_cause(self) -> None:
+        task = _digits(0)
+        poisoned = attrs.evolve(task, loss=lambda logits, targets: task.loss(logits, targets) * math.nan)
+        run = start(poisoned, attrs.evolve(_config(), task=poisoned.name))
+        with pytest.raises(DivergenceError, match="lower lr"):
+            train(run)
+        assert [summary.rolled_back for summary in run.history] == [True, True]
+        assert not run.finished
+
+    def test_the_cli_says_so_in_one_line(self) -> None:
+        result = CliRunner().invoke(app, ["static", "--task", "digits", "--lr", "1e9", "--epochs", "8", "--quiet"])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.output.splitlines()[-1].startswith("Error: Training diverged 3 times in a row")

@@ -167,7 +167,7 @@ class Trainer:
             rolled_back = verdict.action is GovernorAction.ROLLBACK
             events = list(measured)
             if rolled_back:
-                events += self._rollback(verdict.reason, lr)
+                events += self._rollback(verdict.reason)
             else:
                 self._record(evaluation)
                 if should_snapshot(epoch, self.config.governor, verdict=verdict):
@@ -327,13 +327,14 @@ class Trainer:
             "seed_optimizers": copy.deepcopy(self.seed_optimizers.state_dict()),
         }
 
-    def _rollback(self, reason: str, lr: float) -> list[TelemetryEvent]:
+    def _rollback(self, reason: str) -> list[TelemetryEvent]:
         """Restore host + fossilized seeds + optimizers from the snapshot, cull live seeds, forget history."""
         snapshot = self.snapshot
         self.governor = after_rollback(self.governor)
         if rollbacks_exhausted(self.governor, self.config.governor):
             count = self.governor.consecutive_rollbacks
-            message = DIVERGED_MESSAGE.format(count=count, reason=reason, restored=snapshot["epoch"], lr=lr)
+            base_lr = self.config.training.lr
+            message = DIVERGED_MESSAGE.format(count=count, reason=reason, restored=snapshot["epoch"], lr=base_lr)
             raise DivergenceError(message, value=count)
         self.model.restore_weights(snapshot["model"])
         self.host_optimizer.load_state_dict(snapshot["host_optimizer"])
