@@ -74,17 +74,10 @@ TEXT_TRAIN_BATCHES = 40
 TEXT_VAL_BATCHES = 8
 
 
-def _image_task(name: str, build_host: Callable[[], nn.Module], data: ClassificationData, batch_size: int) -> Task:
-    return Task(
-        name=name,
-        build_host=build_host,
-        train=lambda generator, size: iterate_batches(data.train_x, data.train_y, size, generator=generator),
-        val=Reiterable(lambda: iterate_batches(data.val_x, data.val_y, batch_size * 4, generator=None)),
-        num_classes=data.num_classes,
-    )
-
-
-def _signal_task(name: str, build_host: Callable[[], nn.Module], data: SignalData, batch_size: int) -> Task:
+def _tensor_task(
+    name: str, build_host: Callable[[], nn.Module], data: ClassificationData | SignalData, batch_size: int
+) -> Task:
+    """Images or signals held as tensors: shuffled training batches, fixed validation batches of 4x the size."""
     return Task(
         name=name,
         build_host=build_host,
@@ -137,7 +130,7 @@ DIGITS = TaskPreset(
     description="scikit-learn's bundled 8x8 handwritten digits, upsampled to 16x16 (embedded)",
     topology="cnn",
     build_host=_digits_host,
-    load=lambda seed, batch_size, data_dir: _image_task(
+    load=lambda seed, batch_size, data_dir: _tensor_task(
         "digits", _digits_host, load_digits(image_size=16, seed=seed), batch_size
     ),
     slots=("r0c0", "r1c0", "r2c0"),
@@ -154,7 +147,7 @@ SYNTHETIC = TaskPreset(
     description="procedurally generated 32x32 RGB oriented gratings, 10 classes (embedded)",
     topology="cnn",
     build_host=_synthetic_host,
-    load=lambda seed, batch_size, data_dir: _image_task(
+    load=lambda seed, batch_size, data_dir: _tensor_task(
         "synthetic", _synthetic_host, make_synthetic(n_train=3000, n_val=1000, seed=seed), batch_size
     ),
     slots=("r0c0", "r1c0", "r2c0"),
@@ -176,7 +169,7 @@ MNIST1D = TaskPreset(
     description="MNIST-1D (Greydanus 2020): 4,000 + 1,000 length-40 signals, generated offline (embedded, the default)",
     topology="conv1d",
     build_host=_mnist1d_host,
-    load=lambda seed, batch_size, data_dir: _signal_task("mnist1d", _mnist1d_host, load_mnist1d(seed=seed), batch_size),
+    load=lambda seed, batch_size, data_dir: _tensor_task("mnist1d", _mnist1d_host, load_mnist1d(seed=seed), batch_size),
     slots=("r0c0", "r1c0"),
     training=TrainingConfig(epochs=20, batch_size=128, lr=0.05),
     threads=1,
@@ -204,7 +197,7 @@ CIFAR10 = TaskPreset(
     description="CIFAR-10 from a local copy (--data-dir), official python or binary format",
     topology="cnn",
     build_host=_cifar10_host,
-    load=lambda seed, batch_size, data_dir: _image_task(
+    load=lambda seed, batch_size, data_dir: _tensor_task(
         "cifar10", _cifar10_host, load_cifar10(_require(data_dir, "cifar10")), batch_size
     ),
     slots=("r0c0", "r1c0", "r2c0"),
