@@ -187,29 +187,13 @@ def germinate(
     host_param_count: int = 0,
 ) -> Result[Step, EsperError]:
     """Plant a seed in an empty slot (``None`` or ``DORMANT``) if G0 passes."""
-    slot_check = parse_slot_id_result(slot_id)
-    if not isinstance(slot_check, Success):
-        return Failure(slot_check.failure())
-    gate = gate_g0_germinate(
-        slot_state, slot_id=slot_id, seed_id=seed_id, blueprint_id=blueprint_id, known_blueprints=known_blueprints
+    metrics = SeedMetrics(
+        current_accuracy=accuracy, seed_param_count=seed_param_count, host_param_count=host_param_count
     )
-    if not gate.ok:
-        message = GATE_MESSAGE.format(
-            seed=seed_id, slot=slot_id, target=SeedStage.GERMINATED.name, gate=gate.gate, failed="; ".join(gate.failed)
-        )
-        return Failure(GateFailedError(message, gate))
-    newborn = SeedState(
-        seed_id=seed_id,
-        slot_id=slot_id,
-        blueprint_id=blueprint_id,
-        stage=SeedStage.DORMANT,
-        blend_algorithm=blend if blend is not None else ctx.config.default_blend,
-        metrics=SeedMetrics(
-            current_accuracy=accuracy, seed_param_count=seed_param_count, host_param_count=host_param_count
-        ),
+    algorithm = blend if blend is not None else ctx.config.default_blend
+    return _enter_from_nothing(
+        slot_state, slot_id, seed_id, blueprint_id, known_blueprints, ctx, SeedStage.GERMINATED, algorithm, metrics
     )
-    new_state, effects = on_enter_stage(newborn, SeedStage.GERMINATED, ctx)
-    return Success((new_state, (Emit(_gate_event(newborn, gate, ctx)), *effects)))
 
 
 def fossilized_at_birth(
@@ -230,6 +214,35 @@ def fossilized_at_birth(
     slot is empty, the blueprint known); the effects build the module like germination does,
     so the shell and the seed's optimizer follow the same ``BuildSeed``.
     """
+    metrics = SeedMetrics(seed_param_count=seed_param_count, host_param_count=host_param_count)
+    return _enter_from_nothing(
+        slot_state,
+        slot_id,
+        seed_id,
+        blueprint_id,
+        known_blueprints,
+        ctx,
+        SeedStage.FOSSILIZED,
+        ctx.config.default_blend,
+        metrics,
+        extra_effects=(BuildSeed(blueprint_id),),
+    )
+
+
+def _enter_from_nothing(
+    slot_state: SeedState | None,
+    slot_id: str,
+    seed_id: str,
+    blueprint_id: str,
+    known_blueprints: Collection[str],
+    ctx: StageContext,
+    stage: SeedStage,
+    blend: BlendAlgorithm,
+    metrics: SeedMetrics,
+    *,
+    extra_effects: tuple[Effect, ...] = (),
+) -> Result[Step, EsperError]:
+    """G0 for a new seed (a canonical slot id first), then its entry into ``stage``; the gate event leads."""
     slot_check = parse_slot_id_result(slot_id)
     if not isinstance(slot_check, Success):
         return Failure(slot_check.failure())
@@ -238,19 +251,19 @@ def fossilized_at_birth(
     )
     if not gate.ok:
         message = GATE_MESSAGE.format(
-            seed=seed_id, slot=slot_id, target=SeedStage.FOSSILIZED.name, gate=gate.gate, failed="; ".join(gate.failed)
+            seed=seed_id, slot=slot_id, target=stage.name, gate=gate.gate, failed="; ".join(gate.failed)
         )
         return Failure(GateFailedError(message, gate))
-    unborn = SeedState(
+    newborn = SeedState(
         seed_id=seed_id,
         slot_id=slot_id,
         blueprint_id=blueprint_id,
         stage=SeedStage.DORMANT,
-        blend_algorithm=ctx.config.default_blend,
-        metrics=SeedMetrics(seed_param_count=seed_param_count, host_param_count=host_param_count),
+        blend_algorithm=blend,
+        metrics=metrics,
     )
-    new_state, effects = on_enter_stage(unborn, SeedStage.FOSSILIZED, ctx)
-    return Success((new_state, (Emit(_gate_event(unborn, gate, ctx)), BuildSeed(blueprint_id), *effects)))
+    new_state, effects = on_enter_stage(newborn, stage, ctx)
+    return Success((new_state, (Emit(_gate_event(newborn, gate, ctx)), *extra_effects, *effects)))
 
 
 def cull(state: SeedState, ctx: StageContext) -> Result[Step, LifecycleError]:

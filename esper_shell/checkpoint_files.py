@@ -51,7 +51,7 @@ NO_CRC_MESSAGE = (
 UNREADABLE_MESSAGE = "Cannot read {path}: {details}"
 WRITE_FAILED_MESSAGE = "Writing checkpoint {path} failed: {details}. The previous checkpoint is intact."
 
-# Lines of torch's load errors that advise loading with weights_only=False or allow-listing globals.
+# Lines of torch's load errors that advise turning weights-only loading off or allow-listing globals.
 _TORCH_ADVICE = ("weights_only", "weights only", "still be loaded", "trust the source", "safe_globals", "issue")
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
@@ -262,7 +262,7 @@ def safe_torch_load(path: Path, *, map_location: str | torch.device = "cpu") -> 
 
 
 def _first_line(exc: BaseException) -> str:
-    """torch's reason without its advice: its messages suggest ``weights_only=False``, never right here."""
+    """torch's reason without its advice: its messages suggest turning weights-only loading off, never right here."""
     lines = [line.strip().removeprefix("WeightsUnpickler error: ") for line in str(exc).splitlines()]
     kept = [line for line in lines if line and not any(advice in line.lower() for advice in _TORCH_ADVICE)]
     return f"{type(exc).__name__}: {kept[0] if kept else 'unreadable'}"

@@ -98,7 +98,7 @@ def measure(config: DDPBenchConfig) -> dict[int, dict[str, float]]:
         out = Path(tmp)
         _measure(SingleProcess(), config, out)
         spawn(_measure, config, out, world=2)
-        return {world: torch.load(out / f"world{world}.pt") for world in (1, 2)}
+        return {world: torch.load(out / f"world{world}.pt", weights_only=True) for world in (1, 2)}
 
 
 def report(config: DDPBenchConfig) -> str:
