@@ -5,24 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
+from tests.cli_helpers import assert_user_error, invoke
 
-from esper_shell.cli import app, expand_multi_value_options
-
-runner = CliRunner()
 TINY = ["--episodes", "1", "--n-envs", "1", "--episode-epochs", "2"]
-
-
-def invoke(*args: str):  # noqa: ANN201 - typer's Result
-    return runner.invoke(app, expand_multi_value_options(list(args)))
-
-
-def assert_user_error(result, *fragments: str) -> None:  # noqa: ANN001
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_ppo_trains_and_writes_a_policy(tmp_path: Path) -> None:

@@ -10,34 +10,19 @@ from pathlib import Path
 import attrs
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from esper_core import StaticControllerConfig
 from esper_core.ppo_config import PPOConfig
-from esper_shell.cli import app, expand_multi_value_options
 from esper_shell.engine.run_files import RunDirectory
 from esper_shell.errors import CheckpointError
 from esper_shell.rl.run_files import PPODirectory
 from esper_shell.rl.train import start_ppo
 from esper_shell.runs import start
 from esper_shell.tasks import get_task
+from tests.cli_helpers import assert_user_error, invoke
 from tests.test_checkpoint_files import write_exploit
 
-runner = CliRunner()
 TINY_PPO = ["--episodes", "1", "--n-envs", "1", "--episode-epochs", "2"]
-
-
-def invoke(*args: str):  # noqa: ANN201 - typer's Result
-    return runner.invoke(app, expand_multi_value_options(list(args)))
-
-
-def assert_user_error(result, *fragments: str) -> None:  # noqa: ANN001
-    """Exit 2, no traceback, one ``Error:`` line naming the fragments."""
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], result.output
 
 
 def _unfinished_training_run(path: Path) -> None:
@@ -151,7 +136,9 @@ class TestKilledBeforeTheFirstCheckpoint:
     def test_training_resume_says_to_start_again(self, tmp_path: Path) -> None:
         run = tmp_path / "run"
         _unfinished_training_run(run)
-        assert_user_error(invoke("static", "--resume", str(run)), "stopped before its first checkpoint", f"--run-dir {run}")
+        assert_user_error(
+            invoke("static", "--resume", str(run)), "stopped before its first checkpoint", f"--run-dir {run}"
+        )
 
     def test_training_run_can_be_started_again_into_its_directory(self, tmp_path: Path) -> None:
         run = tmp_path / "run"
@@ -166,7 +153,9 @@ class TestKilledBeforeTheFirstCheckpoint:
     def test_ppo_resume_says_to_start_again(self, tmp_path: Path) -> None:
         run = tmp_path / "run"
         _unfinished_ppo_run(run)
-        assert_user_error(invoke("ppo", "--resume", str(run)), "stopped before its first checkpoint", f"--run-dir {run}")
+        assert_user_error(
+            invoke("ppo", "--resume", str(run)), "stopped before its first checkpoint", f"--run-dir {run}"
+        )
 
     def test_ppo_run_can_be_started_again_into_its_directory(self, tmp_path: Path) -> None:
         run = tmp_path / "run"
