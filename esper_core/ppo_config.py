@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 
 import attrs
-from attrs.validators import ge, gt, instance_of, le, lt
+from attrs.validators import ge, gt, instance_of, le, lt, optional
 
 from esper_core.config import finite
 from esper_core.errors import ConfigError
 from esper_core.features import FeatureConfig
-from esper_core.rewards import RewardConfig
+from esper_core.rewards import ACCURACY_GAP, RewardConfig
 
 GAMMA_MISMATCH_MESSAGE = (
     "PPOConfig.gamma ({gamma}) and reward.gamma ({reward_gamma}) differ; reward shaping is policy-invariant only "
@@ -29,7 +29,8 @@ _NON_NEGATIVE = (ge(0.0), lt(math.inf))
 def _reward_for(config: PPOConfig) -> RewardConfig:
     # Defaults are built before validators run: name PPOConfig's own gamma, not the reward's copy of it.
     finite(config, attrs.fields(PPOConfig).gamma, config.gamma)
-    return RewardConfig(gamma=config.gamma)
+    # The default pays the user's objective: final accuracy against the paired static run (DESIGN §10).
+    return RewardConfig(mode=ACCURACY_GAP, gamma=config.gamma)
 
 
 def _check_reward_gamma(instance: PPOConfig, _attribute: attrs.Attribute[RewardConfig], reward: RewardConfig) -> None:
@@ -58,6 +59,10 @@ class PPOConfig:
     # One env step is one host training epoch; an episode is this many.
     episode_epochs: int = attrs.field(default=25, validator=ge(1))
     n_envs: int = attrs.field(default=2, validator=ge(1))
+    # Training episodes cycle over this many seeds (seed, seed + 1, ...), None = a new seed every
+    # episode. A pool bounds the paired static runs the accuracy-gap reward needs (each trained
+    # once, then cached) and the data generated; evaluation seeds lie outside it.
+    seed_pool: int | None = attrs.field(default=16, validator=optional(ge(1)))
     hidden: int = attrs.field(default=64, validator=ge(1))
     # Added to masked logits: far below any real logit, yet finite so no NaN appears in softmax.
     mask_value: float = attrs.field(default=-1e9, validator=[finite, gt(-math.inf), lt(0.0)])

@@ -10,7 +10,7 @@ import pytest
 from esper_core.errors import ConfigError
 from esper_core.features import FeatureConfig
 from esper_core.ppo_config import PPOConfig, entropy_coef
-from esper_core.rewards import SPARSE, RewardConfig
+from esper_core.rewards import ACCURACY_GAP, SPARSE, RewardConfig
 from esper_core.serialization import from_primitives, to_primitives
 from tests.test_config import assert_refused_by_name, non_finite_cases
 
@@ -33,9 +33,10 @@ class TestPPOConfig:
             "target_kl": 0.015,
             "episode_epochs": 25,
             "n_envs": 2,
+            "seed_pool": 16,
             "hidden": 64,
             "mask_value": -1e9,
-            "reward": RewardConfig(),
+            "reward": RewardConfig(mode=ACCURACY_GAP),
             "features": FeatureConfig(),
         }
 

@@ -45,7 +45,11 @@ def _ranks(collective: ProcessGroup, out: Path) -> None:
     results["straight"] = _policy_hash(run)
     results["wrote"] = directory is not None
     results["episodes_done"] = run.episodes_done
-    results["log"] = attrs.asdict(attrs.evolve(run.history[-1], env_seconds=0.0, controller_seconds=0.0))
+    results["log"] = attrs.asdict(
+        attrs.evolve(
+            run.history[-1], env_seconds=0.0, controller_seconds=0.0, update_seconds=0.0, env_steps_per_second=0.0
+        )
+    )
 
     run, directory = start_ppo(_config(), PPO, episodes=EPISODES, run_dir=out / "resumed", collective=collective)
     train_ppo(run, directory, stop_after=1)

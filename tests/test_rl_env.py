@@ -64,7 +64,7 @@ def wide_digits(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _untimed(history: list[Any]) -> list[dict[str, Any]]:
-    return [attrs.asdict(log, filter=lambda field, _: not field.name.endswith("seconds")) for log in history]
+    return [attrs.asdict(log, filter=lambda field, _: not field.name.endswith(("seconds", "per_second"))) for log in history]
 
 
 class TestVecEnv:
@@ -97,6 +97,11 @@ class TestVecEnv:
         envs = digits_envs(digits_config(seed=7), n_envs=2, epochs=1)
         envs.reset(first_episode=4)
         assert [trainer.config.seed for trainer in envs.trainers] == [11, 12]
+
+    def test_episodes_cycle_over_the_seed_pool(self) -> None:
+        config = attrs.evolve(digits_config(seed=7), training=attrs.evolve(digits_config().training, epochs=1))
+        envs = VecEnv(config, digits_task, n_envs=2, reward=RewardConfig(), seed_pool=3)
+        assert [envs.episode_seed(episode) for episode in range(7)] == [7, 8, 9, 7, 8, 9, 7]
 
     def test_a_rollback_stays_in_its_env(self) -> None:
         poisoned = {"on": False}

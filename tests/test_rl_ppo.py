@@ -126,6 +126,22 @@ class TestUpdate:
         assert stats.steps < 4 * 4
         assert stats.approx_kl > 1e-6
 
+    def test_reported_kl_is_the_finished_updates_over_the_whole_rollout(self) -> None:
+        network = _network()
+        batch = _batch(network, [1.0, -1.0] * 8)
+        stats = ppo_update(
+            network,
+            torch.optim.Adam(network.parameters(), lr=1e-2),
+            batch,
+            config=PPOConfig(target_kl=10.0),
+            entropy_coefficient=0.0,
+            generator=torch.Generator().manual_seed(0),
+        )
+        with torch.no_grad():
+            after = network.evaluate_actions(batch.observations, batch.actions, batch.masks, mask_value=-1e9).log_prob
+        assert stats.approx_kl == pytest.approx(approx_kl(after, batch.log_prob).item())
+        assert stats.approx_kl > 0.0
+
 
 class TestRunningMeanStd:
     def test_batched_updates_equal_one_update_of_everything(self) -> None:

@@ -58,7 +58,12 @@ def _configs(options: dict[str, Any], reward: RewardMode) -> tuple[RunConfig, PP
     run = to_primitives(attrs.evolve(preset.run_config(), controller=CustomControllerConfig(name="ppo")))
     run |= {key: options[key] for key in ("slots", "max_seeds", "seed") if options[key] is not None}
     config = _build(RunConfig, run)
-    ppo_fields = {"n_envs": options["n_envs"], "episode_epochs": options["episode_epochs"]}
+    # An episode is a run of the task: its preset's epochs unless told otherwise.
+    ppo_fields = {
+        "n_envs": options["n_envs"],
+        "episode_epochs": options["episode_epochs"] or preset.training.epochs,
+        "seed_pool": options["seed_pool"],
+    }
     ppo = _build(PPOConfig, {k: v for k, v in ppo_fields.items() if v is not None})
     machine = MachineConfig(device=options["device"] or "auto", threads=preset.threads, data_dir=options["data_dir"])
     return config, attrs.evolve(ppo, reward=attrs.evolve(ppo.reward, mode=reward.value)), machine
@@ -72,7 +77,7 @@ def _check_episodes(episodes: int, n_envs: int) -> None:
 def _status(log: UpdateLog) -> str:
     return (
         f"reward {log.mean_reward:+.3f}  acc {log.mean_final_accuracy:5.1f}%  "
-        f"entropy {log.entropy:.2f}  kl {log.approx_kl:.4f}"
+        f"entropy {log.entropy:.2f}  kl {log.approx_kl:.4f}  {log.env_steps_per_second:.1f} env-steps/s"
     )
 
 
@@ -126,7 +131,7 @@ def ppo(
     reward: Annotated[
         RewardMode | None,
         typer.Option(
-            help="shaped (dense terms, the default), sparse (terminal accuracy only) or accuracy_gap (accuracy minus the paired static run's, minus rent)."
+            help="accuracy_gap (the default: accuracy minus the paired static run's, minus rent), shaped (dense terms) or sparse (terminal accuracy only)."
         ),
     ] = None,
     max_seeds: Annotated[int | None, typer.Option("--max-seeds", help="Most seeds per episode.")] = None,
@@ -135,13 +140,23 @@ def ppo(
     ] = None,
     resume: Annotated[str | None, typer.Option(help="Continue the stopped PPO run in this directory.")] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Random seed; episode k trains its host with seed + k (default 0).")
+        int | None,
+        typer.Option(help="Random seed; episode k trains its host with seed + k % --seed-pool (default 0)."),
+    ] = None,
+    seed_pool: Annotated[
+        int | None,
+        typer.Option(
+            "--seed-pool",
+            min=1,
+            help="Training episodes cycle over this many seeds; each one's static run is trained once and cached (default 16).",
+        ),
     ] = None,
     device: Annotated[
         str | None, typer.Option(help="Device of the hosts: auto, cpu, cuda or cuda:N (the policy runs on CPU).")
     ] = None,
     episode_epochs: Annotated[
-        int | None, typer.Option("--episode-epochs", min=1, help="Host epochs per episode (default 25).")
+        int | None,
+        typer.Option("--episode-epochs", min=1, help="Host epochs per episode (default: the task's epochs)."),
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Local copy of cifar10 / tinystories data.")
@@ -156,6 +171,7 @@ def ppo(
         "seed": seed,
         "device": device,
         "episode_epochs": episode_epochs,
+        "seed_pool": seed_pool,
         "data_dir": None if data_dir is None else str(data_dir),
     }
     collective: Collective | None = None
@@ -172,7 +188,7 @@ def ppo(
             run, directory = resume_ppo(resume, episodes=episodes, collective=collective)
             _check_episodes(run.episodes, run.ppo.n_envs)
         else:
-            config, ppo_config, machine = _configs(options, reward or RewardMode.shaped)
+            config, ppo_config, machine = _configs(options, reward or RewardMode.accuracy_gap)
             total = episodes or DEFAULT_EPISODES
             _check_episodes(total, ppo_config.n_envs)
             run, directory = start_ppo(

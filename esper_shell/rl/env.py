@@ -12,8 +12,9 @@ the same moment. Every epoch, a rolled-back one too, asks for one decision, so e
 episode has exactly ``config.training.epochs`` steps.
 
 Seeds: episode ``k`` (counted over the whole training run, across envs) runs with
-``config.seed + k``, so every episode sees a new host initialisation, data split and
-batch order, and a resumed run replays exactly the episodes it would have run.
+``config.seed + k`` (``config.seed + k % seed_pool`` with a pool), so episodes see new host
+initialisations, data splits and batch orders, and a resumed run replays exactly the
+episodes it would have run.
 
 A reward paid against the paired static run (``mode="accuracy_gap"``) needs that run's
 accuracy curve for the episode's seed: ``static_curve(seed)`` gives it (the caller wires in
@@ -81,8 +82,10 @@ class VecEnv:
         reward: RewardConfig,
         machine: MachineConfig | None = None,
         static_curve: StaticCurve | None = None,
+        seed_pool: int | None = None,
     ) -> None:
         self.config = config
+        self.seed_pool = seed_pool
         self.static_curve = static_curve
         self.make_task = make_task
         self.machine = machine or MachineConfig()
@@ -101,7 +104,7 @@ class VecEnv:
         return bool(self.envs) and self.envs[0].pending is not None
 
     def episode_seed(self, episode: int) -> int:
-        return self.config.seed + episode
+        return self.config.seed + (episode if self.seed_pool is None else episode % self.seed_pool)
 
     def reset(self, first_episode: int) -> tuple[Observation, ...]:
         """Start episodes ``first_episode .. first_episode + n_envs - 1`` and train their first epoch."""

@@ -3,7 +3,9 @@
 Follows CleanRL's ``ppo.py``: advantages normalised per minibatch, clipped value loss,
 entropy bonus, global gradient-norm clipping, Adam. One difference: the target-KL early stop
 is checked per minibatch, before its step (as in Spinning Up), so an update never takes the
-step that carries the policy past ``target_kl``.
+step that carries the policy past ``target_kl``. The KL reported is measured once more after
+the last step, over the whole rollout: the one checked before a step understates how far the
+update moved the policy.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class RolloutBatch:
 
 @attrs.frozen(kw_only=True)
 class UpdateStats:
-    """Means over the minibatch steps taken; ``approx_kl`` is the last one measured."""
+    """Means over the minibatch steps taken; ``approx_kl`` is the finished update's, over the whole rollout."""
 
     policy_loss: float
     value_loss: float
@@ -110,7 +112,7 @@ def ppo_update(
     """
     collective = collective or SingleProcess()
     totals = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
-    steps, last_kl, stopped_early = 0, 0.0, False
+    steps, stopped_early = 0, False
     minibatches = min(config.minibatches, batch.size)
     for _epoch in range(config.update_epochs):
         for mb_rows in torch.randperm(batch.size, generator=generator).tensor_split(minibatches):
@@ -122,8 +124,7 @@ def ppo_update(
             )
             mb_old_log_prob = batch.log_prob[mb_rows]
             mb_kl = approx_kl(new.log_prob, mb_old_log_prob)
-            last_kl = mean_over_ranks(mb_kl.item(), collective)
-            if last_kl > config.target_kl:
+            if mean_over_ranks(mb_kl.item(), collective) > config.target_kl:
                 stopped_early = True
                 break
 
@@ -147,4 +148,12 @@ def ppo_update(
         if stopped_early:
             break
     means = {name: mean_over_ranks(total / max(steps, 1), collective) for name, total in totals.items()}
-    return UpdateStats(**means, approx_kl=last_kl, steps=steps, stopped_early=stopped_early)
+    kl = mean_over_ranks(rollout_kl(policy, batch, config.mask_value), collective)
+    return UpdateStats(**means, approx_kl=kl, steps=steps, stopped_early=stopped_early)
+
+
+def rollout_kl(policy: PolicyNetwork, batch: RolloutBatch, mask_value: float) -> float:
+    """``approx_kl`` of the policy as it is now against the one that collected ``batch``, over every row."""
+    with torch.no_grad():
+        new = policy.evaluate_actions(batch.observations, batch.actions, batch.masks, mask_value=mask_value)
+    return approx_kl(new.log_prob, batch.log_prob).item()

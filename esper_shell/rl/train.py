@@ -51,7 +51,8 @@ from esper_shell.rl.telemetry import PPOEventStream
 from esper_shell.tasks import get_task
 
 CHECKPOINT_FORMAT = "esper.ppo"
-CHECKPOINT_VERSION = 1
+# 2: UpdateLog gained update_seconds and env_steps_per_second; approx_kl is measured after the update.
+CHECKPOINT_VERSION = 2
 
 NOT_A_PPO_RUN_MESSAGE = "{path} is not an Esper PPO checkpoint (expected format {fmt!r} version {version})."
 WORLD_SIZE_MESSAGE = (
@@ -81,6 +82,9 @@ class UpdateLog:
     # the controller around them (features, masks, normaliser, policy forward, reward).
     env_seconds: float
     controller_seconds: float
+    # The whole update (rollout and learning) on the wall clock, and its env steps (= host epochs) per second.
+    update_seconds: float
+    env_steps_per_second: float
 
 
 class PPORun:
@@ -108,6 +112,7 @@ class PPORun:
             reward=ppo.reward,
             machine=self.machine,
             static_curve=paired_static_curve(self.config, self.machine) if ppo.reward.mode == ACCURACY_GAP else None,
+            seed_pool=ppo.seed_pool,
         )
         self.ppo = ppo
         self.episodes = episodes
@@ -174,6 +179,7 @@ def run_update(run: PPORun) -> UpdateLog:
     ppo, envs, policy, layout = run.ppo, run.envs, run.policy, run.layout
     gates = run.config.lifecycle.gates
     controller_seconds = 0.0
+    update_started = time.perf_counter()
 
     # 1. Rollout: every env plays one episode; the policy acts for all envs at once.
     b_obs: list[ObservationBatch] = []
@@ -259,6 +265,7 @@ def run_update(run: PPORun) -> UpdateLog:
     outcomes = [outcome for part in collective.all_gather_objects(envs.outcomes()) for outcome in part]
     counts = collective.all_reduce_sum(torch.tensor([refused, rollbacks]))
     refused, rollbacks = int(counts[0]), int(counts[1])
+    update_seconds = time.perf_counter() - update_started
     log = UpdateLog(
         update=len(run.history),
         episodes=run.episodes_done,
@@ -274,6 +281,8 @@ def run_update(run: PPORun) -> UpdateLog:
         rollbacks=rollbacks,
         env_seconds=env_seconds,
         controller_seconds=controller_seconds,
+        update_seconds=update_seconds,
+        env_steps_per_second=steps * ppo.n_envs / update_seconds,
     )
     run.history.append(log)
     return log
