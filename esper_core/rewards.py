@@ -256,7 +256,12 @@ def terminal_value(final: Observation, static_accuracies: Sequence[float], confi
 
 
 def accuracy_gap(observation: Observation, static_accuracies: Sequence[float], config: RewardConfig) -> float:
-    """(last accuracy - the static run's at the same epoch) * terminal_weight / accuracy_scale.
+    """(last accuracy - the static run's at the same epoch) * terminal_weight, in points.
+
+    Points, not the shaped terminal's ``/ accuracy_scale``: the rent is paid in points too, and
+    divided by 100 a 4-point gain (0.04) would lose to the rent of the seeds that earned it
+    (0.13 for seeds of 2.65x the host's parameters at the default weight): measured, every
+    growing controller then scored below never growing.
 
     The epoch just trained is ``observation.epoch``, except at the end of a run, where the
     engine's observation reads the next epoch (``max_epochs``). Epoch 0 trains before any
@@ -269,7 +274,7 @@ def accuracy_gap(observation: Observation, static_accuracies: Sequence[float], c
     if trained >= len(static_accuracies):
         raise ConfigError(STATIC_SHORT_MESSAGE.format(length=len(static_accuracies), epoch=trained), value=trained)
     gap = _final_accuracy(observation) - static_accuracies[trained]
-    return config.terminal_weight * gap / config.accuracy_scale
+    return config.terminal_weight * gap
 
 
 def contribution_term(seeds: Sequence[SeedState | None], config: RewardConfig) -> float:

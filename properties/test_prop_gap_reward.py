@@ -94,7 +94,7 @@ def test_dense_sum_is_the_terminal_form(
     observations = episode(accuracies, seeds)
     expected = terminal_value(observations[-1], static, config)
     assert episode_return(observations, static, config) == pytest.approx(expected, abs=ROUNDING)
-    scale = config.terminal_weight / config.accuracy_scale
+    scale = config.terminal_weight
     assert terminal_value(observations[-1], static, attrs.evolve(config, rent_weight=0.0)) == pytest.approx(
         scale * (accuracies[-1] - static[-1]), abs=ROUNDING
     )

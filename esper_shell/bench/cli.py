@@ -103,12 +103,34 @@ def outcome_command(
 
 @bench_app.command("rl")
 def rl_command(
-    episodes: Annotated[
-        int, typer.Option(help="PPO episodes before the outcome comparison.")
-    ] = rl.RLBenchConfig().episodes,
+    budget: Annotated[
+        float, typer.Option(min=1.0, help="Training budget in seconds (static pool, warm start and PPO).")
+    ] = rl.RLBenchConfig().budget_seconds,
+    eval_seeds: Annotated[
+        int, typer.Option("--eval-seeds", min=2, help="Held-out paired evaluation seeds (1000, 1001, ...).")
+    ] = len(rl.RLBenchConfig().eval_seeds),
+    workers: Annotated[int, typer.Option(min=1, help="Env worker processes.")] = rl.RLBenchConfig().workers,
+    no_warm_start: Annotated[
+        bool, typer.Option("--no-warm-start", help="PPO from a uniform policy, without plan search and imitation.")
+    ] = False,
+    no_wide: Annotated[bool, typer.Option("--no-wide", help="Skip the six-slot grid.")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here as JSON.")] = None,
+    plot_path: Annotated[Path | None, typer.Option("--plot", help="Write the learning curve here as a PNG.")] = None,
 ) -> None:
-    """The learned controller: overhead per epoch, env throughput, outcome vs heuristic and static."""
-    typer.echo(rl.report(rl.RLBenchConfig(episodes=episodes)))
+    """Train the learned controller on a budget, then compare it with the heuristic and static on held-out seeds."""
+    config = rl.RLBenchConfig(
+        budget_seconds=budget,
+        eval_seeds=tuple(range(1000, 1000 + eval_seeds)),
+        workers=workers,
+        warm_start=not no_warm_start,
+        wide_grid=not no_wide,
+    )
+    try:
+        result = rl.run(config, json_path=json_path, plot_path=plot_path)
+    except EsperError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(rl.report(result))
 
 
 @bench_app.command("ddp")

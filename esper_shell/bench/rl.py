@@ -1,129 +1,343 @@
-"""The learned controller: what it costs per epoch, how fast envs run, and what it achieves.
+"""`esper-train bench rl`: train the learned controller on a wall-clock budget, then hold it to the protocol.
 
-Three figures, measured in one run on one machine:
+One run, on one machine:
 
-- controller overhead: features + masks + normaliser + policy forward + reward per env
-  step, as a fraction of that env's own time (building its host, then its epochs) over the
-  whole PPO training run — target <= 5 %;
-- env-epochs per second for ``n_envs`` = 1, 2, 4 (rollout and PPO update together; the envs
-  run one after the other on one thread, only the policy forward is batched);
-- outcome after a fixed small PPO budget: the greedy learned policy against the heuristic
-  and the static host, on the same task and epochs, on evaluation seeds no training
-  episode used.
+1. **Training**, inside ``budget_seconds`` (everything counted: the paired static runs of the
+   seed pool, the warm start, PPO): the warm start (``esper_shell.rl.warm_start``: the
+   heuristic and every per-episode plan, by successive halving, then imitation of the
+   winner), then PPO updates while the budget lasts (an update is not started when the last
+   one's time would overrun it).
+2. **Evaluation** with the growth issue's paired protocol (``esper_shell.outcome``) on
+   held-out seeds (outside the training pool): static, heuristic, and the greedy policy.
+3. **The same policy on a six-slot grid**: the task's host with three blocks per stage, its
+   weights unchanged (``PolicyController`` builds the layout from the run's slots), against
+   that host's static run and the heuristic on the same seeds.
+
+Also: env-steps per second of whole PPO updates with 1 and 2 worker processes, side by side.
 """
 
 from __future__ import annotations
 
-import statistics
+import json
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import attrs
+import torch
 
-from esper_core import StaticControllerConfig
-from esper_core.features import feature_layout
+from esper_core import (
+    Controller,
+    HeuristicController,
+    SlotConfig,
+    StaticControllerConfig,
+    check_blueprints,
+)
 from esper_core.ppo_config import PPOConfig
 from esper_shell.bench.progress import Steps, bench_steps
-from esper_shell.rl.controller import PolicyController
-from esper_shell.rl.offered import preset_blueprints
-from esper_shell.rl.train import PPORun, run_update, train_ppo
+from esper_shell.errors import unwrap
+from esper_shell.hosts import Conv1DHost
+from esper_shell.outcome import HEURISTIC, STATIC, ArmRun, ArmSummary, compare, heuristic_arm, policy_arm, summarize
+from esper_shell.outcome.protocol import TaskOutcome
+from esper_shell.outcome.report import table, to_json_rows
+from esper_shell.outcome.stats import paired_difference
+from esper_shell.rl.controller import load_policy_controller
+from esper_shell.rl.policy_file import policy_payload
+from esper_shell.rl.train import PPORun, UpdateLog, run_update
+from esper_shell.rl.warm_start import SearchResult, default_candidates, imitate, search
 from esper_shell.runs import start, train
-from esper_shell.tasks import get_task
+from esper_shell.tasks import Task, get_task
+
+POLICY = "policy"
+# The six-slot grid: the default task's host with three blocks in each of its two stages.
+WIDE_TASK = "mnist1d"
+WIDE_BLOCKS = (3, 3)
 
 
 @attrs.frozen(kw_only=True)
 class RLBenchConfig:
-    task: str = "digits"
-    # The outcome comparison's PPO budget, in episodes over all envs.
-    episodes: int = 48
-    episode_epochs: int = 25
+    task: str = "mnist1d"
+    budget_seconds: float = 600.0
     n_envs: int = 2
-    # Training episode k uses seed k; these are far from every training seed.
-    eval_seeds: tuple[int, ...] = (1000, 1001, 1002)
-    throughput_envs: tuple[int, ...] = (1, 2, 4)
-    throughput_epochs: int = 5
+    workers: int = 2
+    # Held-out evaluation seeds: the training pool is seeds 0..seed_pool-1.
+    eval_seeds: tuple[int, ...] = tuple(range(1000, 1012))
+    warm_start: bool = True
+    # PPO after a warm start fine-tunes: a small, constant entropy bonus keeps it near what it imitated.
+    entropy: float = 0.01
+    wide_grid: bool = True
 
 
-def env_epochs_per_second(task: str, n_envs: int, episode_epochs: int) -> float:
-    """One PPO update (a rollout of one episode per env, then the update), in env-epochs per second."""
-    ppo = PPOConfig(n_envs=n_envs, episode_epochs=episode_epochs)
-    run = PPORun(get_task(task).run_config(), ppo, episodes=n_envs)
+@attrs.frozen(kw_only=True)
+class Training:
+    run: PPORun
+    seconds: float
+    static_seconds: float
+    search: SearchResult | None
+    imitation_agreement: float | None
+    history: tuple[UpdateLog, ...]
+
+
+def ppo_config(task: str, config: RLBenchConfig) -> PPOConfig:
+    epochs = get_task(task).training.epochs
+    entropy = {"entropy_start": config.entropy, "entropy_end": config.entropy} if config.warm_start else {}
+    return PPOConfig(n_envs=config.n_envs, episode_epochs=epochs, **entropy)
+
+
+def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
+    """Static pool, warm start, then PPO updates until the budget would be overrun."""
     started = time.perf_counter()
-    run_update(run)
-    return n_envs * episode_epochs / (time.perf_counter() - started)
-
-
-def evaluate(task: str, controller: str, seed: int, epochs: int, run: PPORun) -> dict[str, float]:
-    """One run of ``epochs`` under ``controller`` ('static', 'heuristic', or 'ppo': ``run``'s policy, greedy)."""
-    preset = get_task(task)
-    config = preset.run_config()
-    config = attrs.evolve(config, seed=seed, training=attrs.evolve(config.training, epochs=epochs))
-    policy = None
-    if controller == "ppo":
-        layout = feature_layout(config.slots, preset_blueprints(preset))
-        policy = PolicyController(policy=run.policy, layout=layout, gates=config.lifecycle.gates)
-    elif controller == "static":
-        config = attrs.evolve(config, controller=StaticControllerConfig())
-    evaluation = start(task, config, controller=policy)
-    train(evaluation)
-    metrics = evaluation.metrics()
-    metrics["added_params"] = metrics["params"] - metrics["host_params"]
-    return metrics
-
-
-def _mean_std(values: Sequence[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):6.2f} ± {spread:5.2f}"
-
-
-def report(config: RLBenchConfig) -> str:
-    updates = -(-config.episodes // config.n_envs)
-    total = len(config.throughput_envs) + updates + 3 * len(config.eval_seeds)
-    with bench_steps("bench rl", total) as steps:
-        return _report(config, steps)
-
-
-def _report(config: RLBenchConfig, steps: Steps) -> str:
-    lines = [f"rl benchmark on {config.task}: {config.episode_epochs}-epoch episodes"]
-
-    lines.append(f"  env throughput ({config.throughput_epochs}-epoch episodes, rollout + update):")
-    for n_envs in config.throughput_envs:
-        steps.show(f"throughput, {n_envs} envs")
-        rate = env_epochs_per_second(config.task, n_envs, config.throughput_epochs)
-        steps.advance()
-        lines.append(f"    n_envs {n_envs}: {rate:6.2f} env-epochs/s")
-
-    ppo = PPOConfig(n_envs=config.n_envs, episode_epochs=config.episode_epochs)
-    run = PPORun(get_task(config.task).run_config(), ppo, episodes=config.episodes)
-    started = time.perf_counter()
-    steps.show("ppo training")
-    history = train_ppo(run, None, on_update=lambda current, log: steps.advance())
-    training_seconds = time.perf_counter() - started
-    controller = sum(log.controller_seconds for log in history)
-    env = sum(log.env_seconds for log in history)
-    steps = run.episodes_done * config.episode_epochs
-    lines.append(
-        f"  controller overhead: {controller / env:.2%} of env time "
-        f"({1e3 * controller / steps:.2f} ms per env step vs {1e3 * env / steps:.1f} ms of env)"
-    )
-    illegal = sum(log.illegal_fraction for log in history) / len(history)
-    lines.append(
-        f"  ppo training: {run.episodes_done} episodes in {training_seconds:.0f} s; first/last update mean reward "
-        f"{history[0].mean_reward:+.3f} / {history[-1].mean_reward:+.3f}, final acc "
-        f"{history[0].mean_final_accuracy:.1f} / {history[-1].mean_final_accuracy:.1f} %; illegal actions {illegal:.2%}"
+    ppo = ppo_config(config.task, config)
+    run = PPORun(get_task(config.task).run_config(), ppo, episodes=1_000_000, workers=config.workers)
+    steps.show("static runs of the training pool")
+    static_started = time.perf_counter()
+    pool = ppo.seed_pool or 0
+    for episode in range(pool):
+        run.envs.static_curve(run.envs.episode_seed(episode))
+    static_seconds = time.perf_counter() - static_started
+    result, agreement = None, None
+    if config.warm_start:
+        steps.show("warm start: plan search")
+        result = search(run, default_candidates(run))
+        agreement = imitate(run, result.demonstrations)
+    steps.advance()
+    history: list[UpdateLog] = []
+    while True:
+        elapsed = time.perf_counter() - started
+        last = history[-1].update_seconds if history else 0.0
+        if elapsed + last > config.budget_seconds:
+            break
+        steps.show(f"ppo update {len(history)} ({elapsed:.0f} s of {config.budget_seconds:.0f})")
+        history.append(run_update(run))
+    steps.advance()
+    return Training(
+        run=run,
+        seconds=time.perf_counter() - started,
+        static_seconds=static_seconds,
+        search=result,
+        imitation_agreement=agreement,
+        history=tuple(history),
     )
 
-    lines.append(f"  outcome on seeds {list(config.eval_seeds)}, mean ± std:")
-    lines.append(f"    {'controller':<10} {'final acc %':>15} {'added params':>13} {'fossilized':>10}")
-    for name in ("static", "heuristic", "ppo"):
-        runs = []
-        for seed in config.eval_seeds:
-            steps.show(f"outcome, {name} seed {seed}")
-            runs.append(evaluate(config.task, name, seed, config.episode_epochs, run))
+
+def save_policy(run: PPORun, directory: Path) -> Path:
+    path = directory / "policy.pt"
+    torch.save(policy_payload(run.policy, run.layout, run.ppo), path)
+    return path
+
+
+def wide_task(seed: int, batch_size: int) -> Task:
+    """mnist1d's data on its host (base 8 channels) widened to three blocks per stage: six slots."""
+
+    def build_host() -> Conv1DHost:
+        return Conv1DHost(WIDE_BLOCKS, base_channels=8, in_channels=1, num_classes=10)
+
+    return attrs.evolve(
+        get_task(WIDE_TASK).task(seed, batch_size, None), name=f"{WIDE_TASK}-wide", build_host=build_host
+    )
+
+
+def wide_grid(seeds: Sequence[int], policy_path: Path, steps: Steps) -> list[ArmSummary]:
+    """Static, heuristic and the policy on mnist1d's six-slot host, paired by seed."""
+    preset = get_task(WIDE_TASK)
+    slots = SlotConfig.for_grid(len(WIDE_BLOCKS), WIDE_BLOCKS[0])
+    base = attrs.evolve(preset.run_config(), task=f"{WIDE_TASK}-wide", slots=slots)
+    gates = base.lifecycle.gates
+    heuristic = unwrap(check_blueprints(preset.heuristic, preset.heuristic.blueprints))
+    controllers: dict[str, Callable[[], Controller[Any] | None]] = {
+        STATIC: lambda: None,
+        HEURISTIC: lambda: HeuristicController(heuristic, gates),
+        POLICY: lambda: load_policy_controller(policy_path, slots, preset.heuristic.blueprints, gates=gates),
+    }
+    runs: dict[str, list[ArmRun]] = {name: [] for name in controllers}
+    for seed in seeds:
+        for name, make in controllers.items():
+            steps.show(f"six slots, {name} seed {seed}")
+            config = attrs.evolve(base, seed=seed)
+            if name == STATIC:
+                config = attrs.evolve(config, controller=StaticControllerConfig())
+            run = start(wide_task(seed, config.training.batch_size), config, controller=make())
+            train(run)
+            metrics = run.metrics()
+            accuracies = tuple(summary.val_accuracy for summary in run.history)
+            runs[name].append(
+                ArmRun(
+                    seed=seed, final_accuracy=metrics["final_accuracy"], params=metrics["params"], accuracies=accuracies
+                )
+            )
             steps.advance()
+    outcome = TaskOutcome(task=base.task, seeds=tuple(seeds), runs={name: tuple(done) for name, done in runs.items()})
+    return summarize(outcome)
+
+
+def evaluate(task: str, seeds: Sequence[int], policy_path: Path, steps: Steps) -> list[ArmSummary]:
+    """Static (cached), heuristic and the greedy policy on held-out seeds: the growth issue's protocol."""
+
+    def progress(_task: str, seed: int, arm: str, done: ArmRun | None) -> None:
+        if done is None:
+            steps.show(f"evaluation, {arm} seed {seed}")
+        else:
+            steps.advance()
+
+    outcome = compare(task, (heuristic_arm(), policy_arm(policy_path, name=POLICY)), seeds, progress=progress)
+    return summarize(outcome)
+
+
+def versus(rows: Sequence[ArmSummary], arm: str, other: str) -> dict[str, Any]:
+    """``arm`` − ``other`` on the same seeds (both paired with static, so static cancels)."""
+    by_arm = {row.arm: row for row in rows}
+    diffs = [a - b for a, b in zip(by_arm[arm].final_acc, by_arm[other].final_acc, strict=True)]
+    difference = paired_difference(diffs)
+    return {
+        "mean": difference.mean,
+        "ci95": [difference.low, difference.high],
+        "wins": difference.wins,
+        "n": len(diffs),
+    }
+
+
+def curve(training: Training) -> list[dict[str, Any]]:
+    """Per PPO update: mean episode return and mean paired accuracy gap (final − static final, points)."""
+    return [
+        {
+            "update": log.update,
+            "episodes": log.episodes,
+            "mean_return": log.mean_reward,
+            "mean_accuracy_gap": log.mean_accuracy_gap,
+            "approx_kl": log.approx_kl,
+            "entropy": log.entropy,
+            "env_steps_per_second": log.env_steps_per_second,
+        }
+        for log in training.history
+    ]
+
+
+def warm_start_record(training: Training) -> dict[str, Any] | None:
+    result = training.search
+    if result is None:
+        return None
+    return {
+        "best": result.best,
+        "episodes": result.episodes,
+        "imitation_agreement": training.imitation_agreement,
+        "candidates": {name: list(returns) for name, returns in result.returns.items()},
+    }
+
+
+def plot_curve(path: Path, training: Training, rows: Sequence[ArmSummary]) -> None:
+    """Mean return and mean paired accuracy gap per update, with the evaluated arms' gaps for reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = curve(training)
+    updates = [point["update"] for point in points]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(updates, [point["mean_return"] for point in points], marker="o", markersize=3)
+    left.set_title("mean episode return (accuracy gap − rent, points)")
+    right.plot(updates, [point["mean_accuracy_gap"] for point in points], marker="o", markersize=3, label="training")
+    colours = {HEURISTIC: "tab:orange", POLICY: "tab:green"}
+    for row in rows:
+        if row.arm in colours and row.paired_diff_mean is not None:
+            right.axhline(row.paired_diff_mean, color=colours[row.arm], linestyle="--", label=f"{row.arm}, held-out")
+    right.set_title("mean paired accuracy gap to static (points)")
+    right.legend(fontsize=8)
+    for axis in (left, right):
+        axis.set_xlabel("PPO update (after the warm start)")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+@attrs.frozen(kw_only=True)
+class BenchResult:
+    """The JSON record, and the protocol's rows it was made from (for the printed tables)."""
+
+    record: dict[str, Any]
+    rows: list[ArmSummary]
+    wide: list[ArmSummary] | None
+
+
+def run(config: RLBenchConfig, *, json_path: Path | None, plot_path: Path | None) -> BenchResult:
+    seeds = list(config.eval_seeds)
+    # Rough: the warm start and PPO steps, 3 arms per evaluation seed, 3 six-slot runs per seed.
+    total = 2 + 2 * len(seeds) + (3 * len(seeds) if config.wide_grid else 0)
+    with bench_steps("bench rl", total) as steps, tempfile.TemporaryDirectory() as scratch:
+        training = train_on_budget(config, steps)
+        policy_path = save_policy(training.run, Path(scratch))
+        rows = evaluate(config.task, seeds, policy_path, steps)
+        wide = wide_grid(seeds, policy_path, steps) if config.wide_grid else None
+    policy_row = next(row for row in rows if row.arm == POLICY)
+    low = (policy_row.paired_diff_ci95 or (0.0, 0.0))[0]
+    heuristic_row = next(row for row in rows if row.arm == HEURISTIC)
+    record = {
+        "task": config.task,
+        "budget": {
+            "limit_seconds": config.budget_seconds,
+            "seconds": training.seconds,
+            "static_pool_seconds": training.static_seconds,
+            "episodes": {
+                "warm_start": training.search.episodes if training.search else 0,
+                "ppo": training.run.episodes_done,
+            },
+            "updates": len(training.history),
+            "n_envs": config.n_envs,
+            "workers": config.workers,
+        },
+        "arms": to_json_rows(rows),
+        "policy_minus_heuristic": versus(rows, POLICY, HEURISTIC),
+        "target": {
+            "policy_interval_above_zero": low > 0.0,
+            "policy_at_least_heuristic": (policy_row.paired_diff_mean or 0.0)
+            >= (heuristic_row.paired_diff_mean or 0.0),
+        },
+        "six_slots": None
+        if wide is None
+        else {"arms": to_json_rows(wide), "policy_minus_heuristic": versus(wide, POLICY, HEURISTIC)},
+        "warm_start": warm_start_record(training),
+        "curve": curve(training),
+    }
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if plot_path is not None:
+        plot_curve(Path(plot_path), training, rows)
+    return BenchResult(record=record, rows=rows, wide=wide)
+
+
+def report(result: BenchResult) -> str:
+    record = result.record
+    budget = record["budget"]
+    episodes = budget["episodes"]
+    lines = [
+        f"rl benchmark on {record['task']}: {budget['seconds']:.0f} s of training (limit {budget['limit_seconds']:.0f} s; "
+        f"static pool {budget['static_pool_seconds']:.0f} s), {episodes['warm_start']} warm-start + "
+        f"{episodes['ppo']} PPO episodes ({budget['updates']} updates, {budget['n_envs']} envs, {budget['workers']} workers)",
+    ]
+    warm = record["warm_start"]
+    if warm is not None:
         lines.append(
-            f"    {name:<10} {_mean_std([r['final_accuracy'] for r in runs]):>15} "
-            f"{statistics.mean(r['added_params'] for r in runs):>13.0f} "
-            f"{statistics.mean(r['fossilized_seeds'] for r in runs):>10.1f}"
+            f"warm start: best of {len(warm['candidates'])} candidates {warm['best']!r}; imitation agreement {warm['imitation_agreement']:.0%}"
+        )
+    lines += ["", table(result.rows)]
+    versus_heuristic = record["policy_minus_heuristic"]
+    low, high = versus_heuristic["ci95"]
+    lines.append(
+        f"\npolicy − heuristic, same seeds: {versus_heuristic['mean']:+.2f} [{low:+.2f}, {high:+.2f}], "
+        f"policy better in {versus_heuristic['wins']}/{versus_heuristic['n']}"
+    )
+    target = record["target"]
+    lines.append(
+        f"target: policy − static interval above 0: {'met' if target['policy_interval_above_zero'] else 'MISSED'}; "
+        f"policy ≥ heuristic: {'met' if target['policy_at_least_heuristic'] else 'MISSED'}"
+    )
+    if result.wide is not None:
+        six = record["six_slots"]["policy_minus_heuristic"]
+        lines += ["", "the same policy on the six-slot grid:", table(result.wide)]
+        lines.append(
+            f"policy − heuristic: {six['mean']:+.2f} [{six['ci95'][0]:+.2f}, {six['ci95'][1]:+.2f}], {six['wins']}/{six['n']}"
         )
     return "\n".join(lines)

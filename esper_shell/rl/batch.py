@@ -99,6 +99,30 @@ def observe(
     )
 
 
+def action_batch(actions: Sequence[FactoredAction], blueprints: Sequence[str]) -> ActionBatch:
+    """Head indices of core actions (the inverse of ``factored_actions``); heads an op ignores get index 0.
+
+    A GERMINATE must name its blend: the policy's blend head has no "the lifecycle's default".
+    """
+    rows = []
+    for action in actions:
+        if action.op is LifecycleOp.GERMINATE:
+            if action.blend is None:
+                raise ValueError(f"{action} names no blend; the policy's blend head needs one")
+            rows.append(
+                (
+                    OPS.index(action.op),
+                    action.slot_index,
+                    blueprints.index(action.blueprint),
+                    BLENDS.index(action.blend),
+                )
+            )
+        else:
+            rows.append((OPS.index(action.op), 0 if action.op is LifecycleOp.WAIT else action.slot_index, 0, 0))
+    op, slot, blueprint, blend = (torch.tensor(column, dtype=torch.long) for column in zip(*rows, strict=True))
+    return ActionBatch(op=op, slot=slot, blueprint=blueprint, blend=blend)
+
+
 def factored_actions(actions: ActionBatch, blueprints: Sequence[str]) -> tuple[FactoredAction, ...]:
     """Core actions from head indices. WAIT addresses no slot; only GERMINATE names a blueprint and blend."""
     decoded = []

@@ -156,5 +156,14 @@ class VecEnv:
         )
 
     def outcomes(self) -> tuple[dict[str, float], ...]:
-        """Each env's run as the engine reports it (final accuracy, parameters, ...): the episode's result."""
-        return tuple(final_metrics(env.trainer.history, env.trainer.model) for env in self.envs)
+        """Each env's run as the engine reports it (final accuracy, parameters, ...): the episode's result.
+
+        With a paired static run, also ``accuracy_gap``: final accuracy − the static run's, in points.
+        """
+        return tuple(self._outcome(env) for env in self.envs)
+
+    def _outcome(self, env: _Env) -> dict[str, float]:
+        metrics = final_metrics(env.trainer.history, env.trainer.model)
+        if env.static_accuracies is not None:
+            metrics["accuracy_gap"] = metrics["final_accuracy"] - env.static_accuracies[-1]
+        return metrics

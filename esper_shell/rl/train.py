@@ -51,7 +51,7 @@ from esper_shell.rl.telemetry import PPOEventStream
 from esper_shell.tasks import get_task
 
 CHECKPOINT_FORMAT = "esper.ppo"
-# 2: UpdateLog gained update_seconds and env_steps_per_second; approx_kl is measured after the update.
+# 2: UpdateLog gained update_seconds, env_steps_per_second and mean_accuracy_gap; approx_kl is measured after the update.
 CHECKPOINT_VERSION = 2
 
 NOT_A_PPO_RUN_MESSAGE = "{path} is not an Esper PPO checkpoint (expected format {fmt!r} version {version})."
@@ -85,6 +85,8 @@ class UpdateLog:
     # The whole update (rollout and learning) on the wall clock, and its env steps (= host epochs) per second.
     update_seconds: float
     env_steps_per_second: float
+    # Final accuracy − the paired static run's (points), over the update's episodes; None without static runs.
+    mean_accuracy_gap: float | None
 
 
 class PPORun:
@@ -283,9 +285,15 @@ def run_update(run: PPORun) -> UpdateLog:
         controller_seconds=controller_seconds,
         update_seconds=update_seconds,
         env_steps_per_second=steps * ppo.n_envs / update_seconds,
+        mean_accuracy_gap=_mean_of(outcomes, "accuracy_gap"),
     )
     run.history.append(log)
     return log
+
+
+def _mean_of(outcomes: list[dict[str, float]], key: str) -> float | None:
+    values = [outcome[key] for outcome in outcomes if key in outcome]
+    return sum(values) / len(values) if values else None
 
 
 UpdateCallback = Callable[[PPORun, UpdateLog], None]

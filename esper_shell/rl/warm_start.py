@@ -1,0 +1,155 @@
+"""A warm start for PPO: find the best of a few written controllers, then imitate it.
+
+PPO from a uniform policy spends its first hundreds of episodes culling seeds before they
+pay. Here the run's own envs (same seeds, same reward) first play candidate controllers: the
+task's heuristic and every per-episode plan of ``esper_core.plans``; successive halving
+keeps the best (by mean episode return, which under the accuracy-gap reward is the final
+accuracy gap to the paired static run less rent). The policy then imitates the winner's
+decisions (behaviour cloning: the log-likelihood of its actions under the exact masks),
+and PPO goes on from there. Every episode played here is an ordinary training episode of
+the run's envs; they are counted in the report, not in ``episodes_done``, which counts
+PPO's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import torch
+
+from esper_core import Controller, FixedScheduleController, HeuristicController, check_blueprints
+from esper_core.plans import candidate_plans, plan_name, survivors
+from esper_shell.errors import unwrap
+from esper_shell.rl.batch import (
+    GERMINATE_INDEX,
+    WAIT_INDEX,
+    ActionBatch,
+    MaskBatch,
+    ObservationBatch,
+    action_batch,
+    concat,
+    observe,
+)
+from esper_shell.rl.train import PPORun
+from esper_shell.tasks import get_task
+
+# Start epochs a plan may begin at: at once, at the heuristic's first chance, and a little later.
+DEFAULT_START_EPOCHS = (0, 1, 3)
+IMITATION_STEPS = 300
+IMITATION_LR = 3e-3
+
+ControllerFactory = Callable[[], Controller[Any]]
+
+
+@attrs.frozen(eq=False)
+class Demonstrations:
+    """A controller's decisions, one row per env step: raw features, exact masks, the action taken."""
+
+    observations: ObservationBatch
+    masks: MaskBatch
+    actions: ActionBatch
+
+
+@attrs.frozen(eq=False)
+class SearchResult:
+    best: str
+    # Every candidate's episode returns, in the rounds it survived; the winner's are the most.
+    returns: dict[str, tuple[float, ...]]
+    episodes: int
+    demonstrations: Demonstrations
+
+
+def default_candidates(run: PPORun, start_epochs: Sequence[int] = DEFAULT_START_EPOCHS) -> dict[str, ControllerFactory]:
+    """The task's heuristic and every plan over the run's slots and offered blueprints."""
+    heuristic = get_task(run.config.task).heuristic
+    gates = run.config.lifecycle.gates
+    checked = unwrap(check_blueprints(heuristic, run.layout.blueprints))
+    candidates: dict[str, ControllerFactory] = {"heuristic": lambda: HeuristicController(checked, gates)}
+    for plan in candidate_plans(
+        run.config.slots, run.layout.blueprints, start_epochs=start_epochs, max_seeds=run.config.max_seeds
+    ):
+        candidates[plan_name(plan)] = lambda plan=plan: FixedScheduleController(
+            schedule=plan, gates=gates, blend=heuristic.blend
+        )
+    return candidates
+
+
+def play(run: PPORun, controller: ControllerFactory, first_episode: int) -> tuple[list[float], Demonstrations]:
+    """Episodes ``first_episode ..`` (one per env) under ``controller``: their returns and its decisions."""
+    envs, layout, gates = run.envs, run.layout, run.config.lifecycle.gates
+    controllers = [controller() for _ in range(envs.n_envs)]
+    states = [c.initial_state() for c in controllers]
+    observations = envs.reset(first_episode)
+    returns = [0.0] * envs.n_envs
+    rows: list[tuple[ObservationBatch, MaskBatch, ActionBatch]] = []
+    for _step in range(run.ppo.episode_epochs):
+        decided = [c.decide(state, o) for c, state, o in zip(controllers, states, observations, strict=True)]
+        actions, states = [action for action, _ in decided], [state for _, state in decided]
+        raw, masks = observe(observations, layout, run.ppo.features, gates)
+        rows.append((raw, masks, action_batch(actions, layout.blueprints)))
+        results = envs.step(actions)
+        returns = [total + result.reward.total for total, result in zip(returns, results, strict=True)]
+        observations = tuple(result.observation for result in results)
+    return returns, Demonstrations(*(concat([row[i] for row in rows]) for i in range(3)))
+
+
+def search(run: PPORun, candidates: Mapping[str, ControllerFactory]) -> SearchResult:
+    """Successive halving: each round plays every survivor on the same new seeds, one episode per env."""
+    returns: dict[str, list[float]] = {name: [] for name in candidates}
+    demos: dict[str, list[Demonstrations]] = {name: [] for name in candidates}
+    alive, episode, played = tuple(candidates), 0, 0
+    while True:
+        for name in alive:
+            episode_returns, decisions = play(run, candidates[name], episode)
+            returns[name] += episode_returns
+            demos[name].append(decisions)
+            played += run.envs.n_envs
+        episode += run.envs.n_envs
+        if len(alive) == 1:
+            break
+        alive = survivors({name: returns[name] for name in alive})
+    (best,) = alive
+    winner = demos[best]
+    return SearchResult(
+        best=best,
+        returns={name: tuple(values) for name, values in returns.items()},
+        episodes=played,
+        demonstrations=Demonstrations(
+            observations=concat([d.observations for d in winner]),
+            masks=concat([d.masks for d in winner]),
+            actions=concat([d.actions for d in winner]),
+        ),
+    )
+
+
+def imitate(run: PPORun, demonstrations: Demonstrations, *, steps: int = IMITATION_STEPS) -> float:
+    """Fit the policy to the demonstrated actions; returns the share its greedy choice now matches.
+
+    The observation normaliser first takes in the demonstrations' features, as PPO's rollouts
+    would have; the critic is left to PPO, which fits it on its first rollouts.
+    """
+    policy, network = run.policy, run.policy.network
+    policy.normaliser.update(demonstrations.observations)
+    inputs = policy.normaliser.normalise(demonstrations.observations)
+    optimizer = torch.optim.Adam(network.parameters(), lr=IMITATION_LR)
+    for _ in range(steps):
+        likelihood = network.evaluate_actions(
+            inputs, demonstrations.actions, demonstrations.masks, mask_value=policy.mask_value
+        ).log_prob
+        optimizer.zero_grad(set_to_none=True)
+        (-likelihood.mean()).backward()
+        optimizer.step()
+    with torch.no_grad():
+        chosen = network.act(inputs, demonstrations.masks, mask_value=policy.mask_value, greedy=True).actions
+    return agreement(chosen, demonstrations.actions)
+
+
+def agreement(chosen: ActionBatch, wanted: ActionBatch) -> float:
+    """The share of rows where the op, and the heads that op uses, are the same."""
+    same = chosen.op == wanted.op
+    same &= (wanted.op == WAIT_INDEX) | (chosen.slot == wanted.slot)
+    germinates = wanted.op == GERMINATE_INDEX
+    same &= ~germinates | ((chosen.blueprint == wanted.blueprint) & (chosen.blend == wanted.blend))
+    return same.float().mean().item()

@@ -1,0 +1,63 @@
+"""The warm start: candidates, successive halving over the run's own envs, and imitation of the winner."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from esper_core import FactoredAction, FixedScheduleController, Germination, LifecycleOp, StaticController
+from esper_core.ppo_config import PPOConfig
+from esper_shell.rl.batch import GERMINATE_INDEX, action_batch
+from esper_shell.rl.train import PPORun
+from esper_shell.rl.warm_start import default_candidates, imitate, play, search
+from esper_shell.tasks import get_task
+
+EPOCHS = 3
+PPO = PPOConfig(n_envs=2, episode_epochs=EPOCHS, seed_pool=4)
+
+
+@pytest.fixture(scope="module")
+def run() -> PPORun:
+    config = get_task("digits").run_config()
+    return PPORun(attrs.evolve(config, slots=("r0c0", "r1c0")), PPO, episodes=2)
+
+
+def _plan(slot: str) -> FixedScheduleController:
+    return FixedScheduleController(
+        schedule=(Germination(0, slot, "conv_light"),), blend=get_task("digits").heuristic.blend
+    )
+
+
+def test_candidates_are_the_heuristic_and_every_plan(run: PPORun) -> None:
+    names = list(default_candidates(run, start_epochs=(0, 1)))
+    assert names[0] == "heuristic"
+    assert len(names) == 1 + 4 * len(run.layout.blueprints) * 2
+
+
+def test_a_played_episode_records_one_decision_per_epoch_per_env(run: PPORun) -> None:
+    returns, demonstrations = play(run, lambda: _plan("r1c0"), first_episode=0)
+    assert len(returns) == 2 and demonstrations.actions.op.shape == (2 * EPOCHS,)
+    # Rows are step-major: the first two are both envs' decisions at epoch 0, the plan's germination.
+    assert demonstrations.actions.op[:2].tolist() == [GERMINATE_INDEX, GERMINATE_INDEX]
+    assert demonstrations.actions.slot[:2].tolist() == [1, 1]
+
+
+def test_halving_plays_the_winner_in_every_round_and_imitates_only_it(run: PPORun) -> None:
+    candidates = {"static": StaticController, "r0c0": lambda: _plan("r0c0"), "r1c0": lambda: _plan("r1c0")}
+    result = search(run, candidates)
+    played = {name: len(returns) for name, returns in result.returns.items()}
+    # Three candidates -> two -> one: the winner played three rounds of two episodes.
+    assert played[result.best] == 6 and sorted(played.values()) == [2, 4, 6]
+    assert result.episodes == 12
+    assert result.demonstrations.actions.op.shape == (6 * EPOCHS,)
+
+
+def test_imitation_reproduces_the_demonstrated_decisions(run: PPORun) -> None:
+    _returns, demonstrations = play(run, lambda: _plan("r1c0"), first_episode=2)
+    assert imitate(run, demonstrations) == 1.0
+
+
+def test_a_germinate_without_a_blend_is_a_bug_not_a_default() -> None:
+    action = FactoredAction(op=LifecycleOp.GERMINATE, slot_index=0, blueprint="conv_light")
+    with pytest.raises(ValueError, match="names no blend"):
+        action_batch([action], ("conv_light",))
