@@ -5,15 +5,15 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from esper_core import FactoredAction, FixedScheduleController, Germination, LifecycleOp, StaticController
+from esper_core import ConfigError, FactoredAction, FixedScheduleController, Germination, LifecycleOp, StaticController
 from esper_core.ppo_config import PPOConfig
 from esper_shell.rl.batch import GERMINATE_INDEX, action_batch
 from esper_shell.rl.train import PPORun
-from esper_shell.rl.warm_start import default_candidates, imitate, play, search
+from esper_shell.rl.warm_start import default_candidates, halving_rounds, imitate, play, search
 from esper_shell.tasks import get_task
 
 EPOCHS = 3
-PPO = PPOConfig(n_envs=2, episode_epochs=EPOCHS, seed_pool=4)
+PPO = PPOConfig(n_envs=2, episode_epochs=EPOCHS, seed_pool=8)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,17 @@ def test_halving_plays_the_winner_in_every_round_and_imitates_only_it(run: PPORu
     assert played[result.best] == 6 and sorted(played.values()) == [2, 4, 6]
     assert result.episodes == 12
     assert result.demonstrations.actions.op.shape == (6 * EPOCHS,)
+
+
+def test_a_pool_too_small_for_new_seeds_in_every_round_is_refused(run: PPORun) -> None:
+    candidates = {"static": StaticController, "r0c0": lambda: _plan("r0c0"), "r1c0": lambda: _plan("r1c0")}
+    with pytest.raises(ConfigError, match="need 12 distinct training seeds, but the seed pool has 8"):
+        search(run, candidates, resets_per_round=2)
+
+
+@pytest.mark.parametrize(("candidates", "rounds"), [(1, 1), (2, 2), (3, 3), (13, 5), (16, 5), (17, 6)])
+def test_halving_rounds(candidates: int, rounds: int) -> None:
+    assert halving_rounds(candidates) == rounds
 
 
 def test_imitation_reproduces_the_demonstrated_decisions(run: PPORun) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import torch
 
-from esper_core import Controller, FixedScheduleController, HeuristicController, check_blueprints
+from esper_core import ConfigError, Controller, FixedScheduleController, HeuristicController, check_blueprints
 from esper_core.plans import candidate_plans, plan_name, survivors
 from esper_shell.errors import unwrap
 from esper_shell.rl.batch import (
@@ -37,6 +37,10 @@ from esper_shell.tasks import get_task
 
 # Start epochs a plan may begin at: at once, at the heuristic's first chance, and a little later.
 DEFAULT_START_EPOCHS = (0, 1, 3)
+POOL_MESSAGE = (
+    "The warm start's halving rounds need {needed} distinct training seeds, but the seed pool has {pool}: "
+    "raise PPOConfig.seed_pool (--seed-pool) to {needed}, or play fewer episodes per round."
+)
 IMITATION_STEPS = 300
 IMITATION_LR = 3e-3
 
@@ -95,18 +99,27 @@ def play(run: PPORun, controller: ControllerFactory, first_episode: int) -> tupl
     return returns, Demonstrations(*(concat([row[i] for row in rows]) for i in range(3)))
 
 
-def search(run: PPORun, candidates: Mapping[str, ControllerFactory]) -> SearchResult:
-    """Successive halving: each round plays every survivor on the same new seeds, one episode per env."""
+def search(run: PPORun, candidates: Mapping[str, ControllerFactory], *, resets_per_round: int = 1) -> SearchResult:
+    """Successive halving: each round plays every survivor on the same new seeds.
+
+    A round is ``resets_per_round`` episodes per env, on seeds no earlier round used: a seed
+    played again replays the same episode, so it would add no evidence.
+    """
+    needed = halving_rounds(len(candidates)) * resets_per_round * run.envs.n_envs
+    pool = run.ppo.seed_pool
+    if pool is not None and needed > pool:
+        raise ConfigError(POOL_MESSAGE.format(needed=needed, pool=pool), value=pool)
     returns: dict[str, list[float]] = {name: [] for name in candidates}
     demos: dict[str, list[Demonstrations]] = {name: [] for name in candidates}
     alive, episode, played = tuple(candidates), 0, 0
     while True:
         for name in alive:
-            episode_returns, decisions = play(run, candidates[name], episode)
-            returns[name] += episode_returns
-            demos[name].append(decisions)
-            played += run.envs.n_envs
-        episode += run.envs.n_envs
+            for reset in range(resets_per_round):
+                episode_returns, decisions = play(run, candidates[name], episode + reset * run.envs.n_envs)
+                returns[name] += episode_returns
+                demos[name].append(decisions)
+                played += run.envs.n_envs
+        episode += resets_per_round * run.envs.n_envs
         if len(alive) == 1:
             break
         alive = survivors({name: returns[name] for name in alive})
@@ -122,6 +135,14 @@ def search(run: PPORun, candidates: Mapping[str, ControllerFactory]) -> SearchRe
             actions=concat([d.actions for d in winner]),
         ),
     )
+
+
+def halving_rounds(candidates: int) -> int:
+    """Rounds until one candidate is left: the first with all, then each with the better half."""
+    rounds = 1
+    while candidates > 1:
+        candidates, rounds = (candidates + 1) // 2, rounds + 1
+    return rounds
 
 
 def imitate(run: PPORun, demonstrations: Demonstrations, *, steps: int = IMITATION_STEPS) -> float:
