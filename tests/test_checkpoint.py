@@ -201,7 +201,9 @@ class TestUnsafeOrBrokenFiles:
 
 
 class TestAtomicSave:
-    def test_crash_during_save_leaves_previous_file_intact(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_crash_during_save_leaves_previous_file_intact(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         path = tmp_path / "model.pt"
         save_checkpoint(path, _model(), extra={"version": "old"})
         before = path.read_bytes()

@@ -45,4 +45,3 @@ def test_the_core_has_modules_to_check() -> None:
 @pytest.mark.parametrize("module", CORE_MODULES, ids=lambda p: p.name)
 def test_core_module_imports_nothing_effectful(module: Path) -> None:
     assert imported_roots(module) & FORBIDDEN_IMPORTS == set()
-

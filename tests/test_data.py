@@ -591,5 +591,7 @@ class TestTextBatches:
         assert inputs.is_contiguous() and targets.is_contiguous()
 
     def test_a_stream_shorter_than_a_window_is_refused(self) -> None:
-        with pytest.raises(DataError, match="holds 10 tokens, too few for one window of 10 tokens.*use a longer corpus"):
+        with pytest.raises(
+            DataError, match="holds 10 tokens, too few for one window of 10 tokens.*use a longer corpus"
+        ):
             text_batches(self.TOKENS[:10], 10, 2, 1, generator=None)

@@ -37,7 +37,9 @@ def _config(seed: int = 0) -> RunConfig:
 
 
 def _heuristic(config: RunConfig, blueprints: tuple[str, ...]) -> HeuristicController:
-    return HeuristicController(check_blueprints(config.controller.heuristic, blueprints).unwrap(), config.lifecycle.gates)
+    return HeuristicController(
+        check_blueprints(config.controller.heuristic, blueprints).unwrap(), config.lifecycle.gates
+    )
 
 
 def _digits(seed: int) -> Task:
@@ -105,7 +107,9 @@ class TestVecEnvIsTheTrainersEpoch:
 class TestDrive:
     def test_a_rollback_epoch_still_asks_one_decision_about_the_restored_model(self) -> None:
         task = _digits(0)
-        trainer = Trainer(_config(), attrs.evolve(task, loss=lambda logits, targets: task.loss(logits, targets) * math.nan))
+        trainer = Trainer(
+            _config(), attrs.evolve(task, loss=lambda logits, targets: task.loss(logits, targets) * math.nan)
+        )
         asked: list[Observation] = []
 
         def decide(observation: Observation) -> FactoredAction:

@@ -64,7 +64,9 @@ def wide_digits(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _untimed(history: list[Any]) -> list[dict[str, Any]]:
-    return [attrs.asdict(log, filter=lambda field, _: not field.name.endswith(("seconds", "per_second"))) for log in history]
+    return [
+        attrs.asdict(log, filter=lambda field, _: not field.name.endswith(("seconds", "per_second"))) for log in history
+    ]
 
 
 class TestVecEnv:

@@ -7,6 +7,7 @@ import pytest
 
 from esper_core import ConfigError, FactoredAction, FixedScheduleController, Germination, LifecycleOp, StaticController
 from esper_core.ppo_config import PPOConfig
+from esper_shell.distributed.collective import SingleProcess
 from esper_shell.rl.batch import GERMINATE_INDEX, action_batch
 from esper_shell.rl.train import PPORun
 from esper_shell.rl.warm_start import default_candidates, halving_rounds, imitate, play, search
@@ -56,6 +57,14 @@ def test_a_pool_too_small_for_new_seeds_in_every_round_is_refused(run: PPORun) -
     candidates = {"static": StaticController, "r0c0": lambda: _plan("r0c0"), "r1c0": lambda: _plan("r1c0")}
     with pytest.raises(ConfigError, match="need 12 distinct training seeds, but the seed pool has 8"):
         search(run, candidates, resets_per_round=2)
+
+
+def test_the_warm_start_is_refused_under_torchrun() -> None:
+    two_ranks = attrs.evolve(SingleProcess(), world_size=2)
+    config = attrs.evolve(get_task("digits").run_config(), slots=("r0c0", "r1c0"))
+    run = PPORun(config, PPO, episodes=2, collective=two_ranks)
+    with pytest.raises(ConfigError, match="runs in one process"):
+        search(run, {"static": StaticController})
 
 
 @pytest.mark.parametrize(("candidates", "rounds"), [(1, 1), (2, 2), (3, 3), (13, 5), (16, 5), (17, 6)])

@@ -62,7 +62,14 @@ class TestParseSlotId:
 
     @pytest.mark.parametrize(
         ("slot_id", "canonical"),
-        [("R0C0", "r0c0"), ("r01c2", "r1c2"), (" r0c0", "r0c0"), ("r0c0 ", "r0c0"), ("r1C2", "r1c2"), ("r+1c2", "r1c2")],
+        [
+            ("R0C0", "r0c0"),
+            ("r01c2", "r1c2"),
+            (" r0c0", "r0c0"),
+            ("r0c0 ", "r0c0"),
+            ("r1C2", "r1c2"),
+            ("r+1c2", "r1c2"),
+        ],
     )
     def test_non_canonical_spelling_is_rejected_showing_the_canonical_form(self, slot_id: str, canonical: str) -> None:
         with pytest.raises(SlotIdError) as excinfo:

@@ -41,6 +41,10 @@ POOL_MESSAGE = (
     "The warm start's halving rounds need {needed} distinct training seeds, but the seed pool has {pool}: "
     "raise PPOConfig.seed_pool (--seed-pool) to {needed}, or play fewer episodes per round."
 )
+DISTRIBUTED_MESSAGE = (
+    "The warm start runs in one process: under torchrun ({world} ranks) each rank would search on its own "
+    "envs and could pick another winner. Warm-start without torchrun (--workers gives parallel envs)."
+)
 IMITATION_STEPS = 300
 IMITATION_LR = 3e-3
 
@@ -105,6 +109,8 @@ def search(run: PPORun, candidates: Mapping[str, ControllerFactory], *, resets_p
     A round is ``resets_per_round`` episodes per env, on seeds no earlier round used: a seed
     played again replays the same episode, so it would add no evidence.
     """
+    if run.collective.world_size != 1:
+        raise ConfigError(DISTRIBUTED_MESSAGE.format(world=run.collective.world_size), value=run.collective.world_size)
     needed = halving_rounds(len(candidates)) * resets_per_round * run.envs.n_envs
     pool = run.ppo.seed_pool
     if pool is not None and needed > pool:
