@@ -211,6 +211,21 @@ def curve(training: Training) -> list[dict[str, Any]]:
     ]
 
 
+def overhead(training: Training) -> dict[str, float] | None:
+    """Features, masks, normaliser, policy forward and reward per PPO env step, against the env's own time."""
+    history = training.history
+    if not history:
+        return None
+    controller = sum(log.controller_seconds for log in history)
+    env = sum(log.env_seconds for log in history)
+    steps = training.run.episodes_done * training.run.ppo.episode_epochs
+    return {
+        "fraction": controller / env,
+        "controller_ms_per_step": 1e3 * controller / steps,
+        "env_ms_per_step": 1e3 * env / steps,
+    }
+
+
 def warm_start_record(training: Training) -> dict[str, Any] | None:
     result = training.search
     if result is None:
@@ -284,6 +299,7 @@ def run(config: RLBenchConfig, *, json_path: Path | None, plot_path: Path | None
             "n_envs": config.n_envs,
             "workers": config.workers,
         },
+        "controller_overhead": overhead(training),
         "arms": to_json_rows(rows),
         "policy_minus_heuristic": versus(rows, POLICY, HEURISTIC),
         "target": {
@@ -313,6 +329,12 @@ def report(result: BenchResult) -> str:
         "the pool's static runs included), {episodes['warm_start']} warm-start + "
         f"{episodes['ppo']} PPO episodes ({budget['updates']} updates, {budget['n_envs']} envs, {budget['workers']} workers)",
     ]
+    cost = record["controller_overhead"]
+    if cost is not None:
+        lines.append(
+            f"controller overhead: {cost['fraction']:.2%} of env time ({cost['controller_ms_per_step']:.2f} ms "
+            f"per env step vs {cost['env_ms_per_step']:.1f} ms of env)"
+        )
     warm = record["warm_start"]
     if warm is not None:
         lines.append(
