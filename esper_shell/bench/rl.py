@@ -46,7 +46,7 @@ from esper_shell.outcome.stats import paired_difference
 from esper_shell.rl.controller import load_policy_controller
 from esper_shell.rl.policy_file import policy_payload
 from esper_shell.rl.train import PPORun, UpdateLog, run_update
-from esper_shell.rl.warm_start import SearchResult, default_candidates, imitate, search
+from esper_shell.rl.warm_start import WarmStart, warm_start
 from esper_shell.runs import start, train
 from esper_shell.tasks import Task, get_task
 
@@ -79,8 +79,7 @@ class RLBenchConfig:
 class Training:
     run: PPORun
     seconds: float
-    search: SearchResult | None
-    imitation_agreement: float | None
+    warm_start: WarmStart | None
     history: tuple[UpdateLog, ...]
 
 
@@ -95,11 +94,10 @@ def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
     started = time.perf_counter()
     ppo = ppo_config(config.task, config)
     run = PPORun(get_task(config.task).run_config(), ppo, episodes=1_000_000, workers=config.workers)
-    result, agreement = None, None
+    warm = None
     if config.warm_start:
         steps.show("warm start: plan search")
-        result = search(run, default_candidates(run), resets_per_round=config.resets_per_round)
-        agreement = imitate(run, result.demonstrations)
+        warm = warm_start(run, resets_per_round=config.resets_per_round)
     steps.advance()
     history: list[UpdateLog] = []
     while True:
@@ -113,8 +111,7 @@ def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
     return Training(
         run=run,
         seconds=time.perf_counter() - started,
-        search=result,
-        imitation_agreement=agreement,
+        warm_start=warm,
         history=tuple(history),
     )
 
@@ -227,13 +224,13 @@ def overhead(training: Training) -> dict[str, float] | None:
 
 
 def warm_start_record(training: Training) -> dict[str, Any] | None:
-    result = training.search
-    if result is None:
+    if training.warm_start is None:
         return None
+    result = training.warm_start.search
     return {
         "best": result.best,
         "episodes": result.episodes,
-        "imitation_agreement": training.imitation_agreement,
+        "imitation_agreement": training.warm_start.agreement,
         "candidates": {name: list(returns) for name, returns in result.returns.items()},
     }
 
@@ -292,7 +289,7 @@ def run(config: RLBenchConfig, *, json_path: Path | None, plot_path: Path | None
             "limit_seconds": config.budget_seconds,
             "seconds": training.seconds,
             "episodes": {
-                "warm_start": training.search.episodes if training.search else 0,
+                "warm_start": training.warm_start.search.episodes if training.warm_start else 0,
                 "ppo": training.run.episodes_done,
             },
             "updates": len(training.history),

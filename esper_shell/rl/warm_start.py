@@ -69,6 +69,19 @@ class SearchResult:
     demonstrations: Demonstrations
 
 
+@attrs.frozen(eq=False)
+class WarmStart:
+    search: SearchResult
+    # The share of the winner's decisions the greedy policy matches after imitation.
+    agreement: float
+
+
+def warm_start(run: PPORun, *, resets_per_round: int = 1) -> WarmStart:
+    """Search the default candidates on ``run``'s envs, then imitate the winner: ``run.policy`` is changed."""
+    result = search(run, default_candidates(run), resets_per_round=resets_per_round)
+    return WarmStart(search=result, agreement=imitate(run, result.demonstrations))
+
+
 def default_candidates(run: PPORun, start_epochs: Sequence[int] = DEFAULT_START_EPOCHS) -> dict[str, ControllerFactory]:
     """The task's heuristic and every plan over the run's slots and offered blueprints."""
     heuristic = get_task(run.config.task).heuristic
