@@ -155,3 +155,6 @@ class VecEnv:
     def outcomes(self) -> tuple[dict[str, float], ...]:
         """Each env's run as the engine reports it (final accuracy, parameters, ...): the episode's result."""
         return tuple(final_metrics(env.trainer.history, env.trainer.model) for env in self.envs)
+
+    def close(self) -> None:
+        """Nothing to release (the envs live in this process); ``ProcessVecEnv`` stops its workers here."""
