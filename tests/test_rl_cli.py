@@ -26,6 +26,19 @@ def test_resume_extends_a_run(tmp_path: Path) -> None:
     assert len(json.loads((tmp_path / "run" / "summary.json").read_text())["updates"]) == 2
 
 
+def test_resume_accepts_a_worker_count(tmp_path: Path) -> None:
+    """--workers is a machine setting (results do not depend on it), so a resumed run may change it."""
+    run = str(tmp_path / "run")
+    assert invoke("ppo", *TINY, "--run-dir", run).exit_code == 0
+    result = invoke("ppo", "--resume", run, "--episodes", "2", "--workers", "1")
+    assert result.exit_code == 0, result.output
+
+
+def test_workers_that_do_not_divide_the_envs_are_refused() -> None:
+    result = invoke("ppo", "--episodes", "4", "--n-envs", "4", "--episode-epochs", "1", "--workers", "3")
+    assert_user_error(result, "--workers 3 does not divide the 4 envs", "--workers 2")
+
+
 def test_resume_refuses_other_settings(tmp_path: Path) -> None:
     assert_user_error(invoke("ppo", "--resume", str(tmp_path), "--seed", "3"), "drop --seed")
 

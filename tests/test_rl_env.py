@@ -20,7 +20,7 @@ from esper_shell.errors import CheckpointError
 from esper_shell.hosts import CNNHost
 from esper_shell.rl.controller import load_policy_controller
 from esper_shell.rl.env import VecEnv
-from esper_shell.rl.static_curve import paired_static_curve
+from esper_shell.rl.static_curve import PairedStaticCurve
 from esper_shell.rl.train import PPORun, resume_ppo, start_ppo, train_ppo
 from esper_shell.runs import start, train
 from esper_shell.tasks import Task, get_task, presets
@@ -82,7 +82,7 @@ class TestVecEnv:
     def test_never_acting_earns_nothing_against_the_paired_static_run(self, tmp_path: Path) -> None:
         """WAIT every epoch is the static run on the same seed: the accuracy-gap return is exactly 0."""
         config = attrs.evolve(digits_config(seed=3), training=attrs.evolve(digits_config().training, epochs=3))
-        curve = paired_static_curve(config, MachineConfig(threads=1), cache_dir=tmp_path)
+        curve = PairedStaticCurve(config=config, machine=MachineConfig(threads=1), cache_dir=tmp_path)
         envs = VecEnv(
             config,
             digits_task,

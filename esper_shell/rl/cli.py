@@ -161,6 +161,14 @@ def ppo(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Local copy of cifar10 / tinystories data.")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes stepping the envs, n-envs / workers each (1: this process); must divide --n-envs. "
+            "Results do not depend on it, so it is not saved and may be given with --resume.",
+        ),
+    ] = 1,
 ) -> None:
     """Learn the growth controller with PPO; the policy drives 'esper-train heuristic --policy RUN_DIR/policy.pt'."""
     options = {
@@ -185,14 +193,20 @@ def ppo(
             given += ["--reward"] if reward is not None else []
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
-            run, directory = resume_ppo(resume, episodes=episodes, collective=collective)
+            run, directory = resume_ppo(resume, episodes=episodes, collective=collective, workers=workers)
             _check_episodes(run.episodes, run.ppo.n_envs)
         else:
             config, ppo_config, machine = _configs(options, reward or RewardMode.accuracy_gap)
             total = episodes or DEFAULT_EPISODES
             _check_episodes(total, ppo_config.n_envs)
             run, directory = start_ppo(
-                config, ppo_config, episodes=total, run_dir=run_dir, machine=machine, collective=collective
+                config,
+                ppo_config,
+                episodes=total,
+                run_dir=run_dir,
+                machine=machine,
+                collective=collective,
+                workers=workers,
             )
         if collective.is_root:
             _drive(run, directory)

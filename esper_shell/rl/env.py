@@ -167,3 +167,6 @@ class VecEnv:
         if env.static_accuracies is not None:
             metrics["accuracy_gap"] = metrics["final_accuracy"] - env.static_accuracies[-1]
         return metrics
+
+    def close(self) -> None:
+        """Nothing to release (the envs live in this process); ``ProcessVecEnv`` stops its workers here."""

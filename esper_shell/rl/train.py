@@ -39,16 +39,16 @@ from esper_shell.engine.restore import PPO_FIELDS, check_fields, fits
 from esper_shell.errors import CheckpointError, unwrap
 from esper_shell.rl.batch import ActionBatch, MaskBatch, ObservationBatch, concat, factored_actions, observe
 from esper_shell.rl.distributed import gather_observations, local_envs, rank_seed
-from esper_shell.rl.env import VecEnv
 from esper_shell.rl.normalize import NormaliserConfig, ObservationNormaliser, RewardScaler
 from esper_shell.rl.offered import preset_blueprints
 from esper_shell.rl.policy import PolicyNetwork
 from esper_shell.rl.policy_file import Policy, policy_from_payload, policy_payload
 from esper_shell.rl.ppo import RolloutBatch, UpdateStats, ppo_update
 from esper_shell.rl.run_files import PPODirectory
-from esper_shell.rl.static_curve import paired_static_curve
+from esper_shell.rl.static_curve import PairedStaticCurve
 from esper_shell.rl.telemetry import PPOEventStream
-from esper_shell.tasks import get_task
+from esper_shell.rl.workers import make_envs
+from esper_shell.tasks import PresetTasks, get_task
 
 CHECKPOINT_FORMAT = "esper.ppo"
 # 2: UpdateLog gained update_seconds, env_steps_per_second and mean_accuracy_gap; approx_kl is measured after the update.
@@ -100,21 +100,25 @@ class PPORun:
         episodes: int,
         machine: MachineConfig | None = None,
         collective: Collective | None = None,
+        workers: int = 1,
     ) -> None:
         preset = get_task(config.task)
         self.collective = collective or SingleProcess()
         self.machine = machine or MachineConfig(threads=preset.threads)
         # An episode is a whole run: its learning-rate schedule spans the episode's epochs.
         self.config = attrs.evolve(config, training=attrs.evolve(config.training, epochs=ppo.episode_epochs))
-        batch_size, data_dir = self.config.training.batch_size, self.machine.data_dir
-        self.envs = VecEnv(
+        # ``workers`` processes step the envs (1: this one); a machine matter, so not in the checkpoint.
+        self.envs = make_envs(
             self.config,
-            lambda seed: preset.task(seed, batch_size, data_dir),
+            PresetTasks(name=config.task, batch_size=self.config.training.batch_size, data_dir=self.machine.data_dir),
             n_envs=local_envs(ppo.n_envs, self.collective),
             reward=ppo.reward,
             machine=self.machine,
-            static_curve=paired_static_curve(self.config, self.machine) if ppo.reward.mode == ACCURACY_GAP else None,
+            static_curve=PairedStaticCurve(config=self.config, machine=self.machine)
+            if ppo.reward.mode == ACCURACY_GAP
+            else None,
             seed_pool=ppo.seed_pool,
+            workers=workers,
         )
         self.ppo = ppo
         self.episodes = episodes
@@ -307,13 +311,14 @@ def start_ppo(
     run_dir: Path | None,
     machine: MachineConfig | None = None,
     collective: Collective | None = None,
+    workers: int = 1,
 ) -> tuple[PPORun, PPODirectory | None]:
     """A fresh run; the task, slots and run directory are checked before any file is written.
 
     The directory is rank 0's alone (None on the other ranks).
     """
     collective = collective or SingleProcess()
-    run = PPORun(config, ppo, episodes=episodes, machine=machine, collective=collective)
+    run = PPORun(config, ppo, episodes=episodes, machine=machine, collective=collective, workers=workers)
     directory = PPODirectory(run_dir) if run_dir is not None else None
     if directory is not None:
         saved = {
@@ -328,7 +333,7 @@ def start_ppo(
 
 
 def resume_ppo(
-    run_dir: Path, *, episodes: int | None = None, collective: Collective | None = None
+    run_dir: Path, *, episodes: int | None = None, collective: Collective | None = None, workers: int = 1
 ) -> tuple[PPORun, PPODirectory | None]:
     """Continue a stopped run (to ``episodes`` in all, if given, else to its own target), with its world size."""
     collective = collective or SingleProcess()
@@ -338,7 +343,7 @@ def resume_ppo(
     ppo = _structure(state["ppo_config"], PPOConfig, directory.checkpoint)
     machine = _structure(state["machine"], MachineConfig, directory.checkpoint)
     episodes = state["episodes"] if episodes is None else episodes
-    run = PPORun(config, ppo, episodes=episodes, machine=machine, collective=collective)
+    run = PPORun(config, ppo, episodes=episodes, machine=machine, collective=collective, workers=workers)
     run.load_state_dict(state, path=directory.checkpoint)
     return run, directory if collective.is_root else None
 
@@ -364,19 +369,25 @@ def train_ppo(
     on_update: UpdateCallback | None = None,
     stop_after: int | None = None,
 ) -> list[UpdateLog]:
-    """Updates until ``run.episodes`` episodes are done (or ``stop_after`` more updates), checkpointing each."""
+    """Updates until ``run.episodes`` episodes are done (or ``stop_after`` more updates), checkpointing each.
+
+    The envs are closed on the way out, however it goes (env workers stopped; a later call starts them again).
+    """
     done = 0
     events = PPOEventStream(run, directory) if directory is not None else None
-    while not run.finished and (stop_after is None or done < stop_after):
-        log = run_update(run)
-        done += 1
-        state = run.state_dict()  # on every rank: it gathers the ranks' generators
-        if directory is not None:
-            directory.save(state, policy_payload(run.policy, run.layout, run.ppo))
-            directory.write_summary({"updates": [attrs.asdict(entry) for entry in run.history]})
-            events.update(run, log)
-        if on_update is not None:
-            on_update(run, log)
+    try:
+        while not run.finished and (stop_after is None or done < stop_after):
+            log = run_update(run)
+            done += 1
+            state = run.state_dict()  # on every rank: it gathers the ranks' generators
+            if directory is not None:
+                directory.save(state, policy_payload(run.policy, run.layout, run.ppo))
+                directory.write_summary({"updates": [attrs.asdict(entry) for entry in run.history]})
+                events.update(run, log)
+            if on_update is not None:
+                on_update(run, log)
+    finally:
+        run.envs.close()
     if events is not None:
         events.close(run)
     if directory is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 from torch import nn
 
 from esper_core import BlendAlgorithm, GateConfig, HeuristicConfig, LifecycleConfig, SignalConfig, TrainingConfig
@@ -231,3 +232,20 @@ def get_task(name: str) -> TaskPreset:
     if name not in TASKS:
         raise DataError(UNKNOWN_TASK_MESSAGE.format(task=name, known=", ".join(TASKS)))
     return TASKS[name]
+
+
+@attrs.frozen(kw_only=True)
+class PresetTasks:
+    """seed -> the built-in task ``name``'s data for a run of that seed: a task factory that pickles.
+
+    It holds the preset's name, not the preset (whose loaders are closures), so it crosses into
+    a spawned process (``ProcessVecEnv``'s env workers), which looks the preset up in its own
+    ``TASKS``: a preset added to ``TASKS`` at run time exists in this process only.
+    """
+
+    name: str
+    batch_size: int
+    data_dir: str | None = None
+
+    def __call__(self, seed: int) -> Task:
+        return get_task(self.name).task(seed, self.batch_size, self.data_dir)
