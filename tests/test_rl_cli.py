@@ -90,3 +90,16 @@ def test_a_training_directory_resumed_by_ppo_names_the_training_command(tmp_path
 
 def test_an_empty_run_directory_is_refused() -> None:
     assert_user_error(invoke("ppo", "--run-dir", ""), "--run-dir is empty")
+
+
+def test_a_warm_start_reports_the_winner_it_imitated(tmp_path: Path) -> None:
+    result = invoke(
+        "ppo", *TINY, "--task", "digits", "--slots", "r0c0", "--warm-start", "--run-dir", str(tmp_path / "r")
+    )
+    assert result.exit_code == 0, result.output
+    assert "candidates (mean return" in result.output and "of its decisions" in result.output
+    assert (tmp_path / "r" / "policy.pt").is_file()
+
+
+def test_a_warm_start_on_resume_is_refused(tmp_path: Path) -> None:
+    assert_user_error(invoke("ppo", "--resume", str(tmp_path), "--warm-start"), "drop --warm-start")

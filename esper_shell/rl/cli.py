@@ -20,6 +20,7 @@ from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.errors import unwrap
 from esper_shell.rl.run_files import PPODirectory
 from esper_shell.rl.train import PPORun, UpdateLog, resume_ppo, start_ppo, train_ppo
+from esper_shell.rl.warm_start import warm_start as warm_up
 from esper_shell.tasks import get_task
 
 DEFAULT_TASK = "mnist1d"
@@ -78,6 +79,18 @@ def _status(log: UpdateLog) -> str:
     return (
         f"reward {log.mean_reward:+.3f}  acc {log.mean_final_accuracy:5.1f}%  "
         f"entropy {log.entropy:.2f}  kl {log.approx_kl:.4f}  {log.env_steps_per_second:.1f} env-steps/s"
+    )
+
+
+def _warm_start(run: PPORun) -> None:
+    typer.echo("warm start: playing the heuristic and every plan on the training seeds ...", err=True)
+    warm = warm_up(run)
+    best = warm.search.returns[warm.search.best]
+    typer.echo(
+        f"warm start: {warm.search.best!r} is the best of {len(warm.search.returns)} candidates (mean return "
+        f"{sum(best) / len(best):+.2f} over {len(best)} episodes, {warm.search.episodes} played); the policy "
+        f"now matches {warm.agreement:.0%} of its decisions",
+        err=True,
     )
 
 
@@ -169,6 +182,14 @@ def ppo(
             "Results do not depend on it, so it is not saved and may be given with --resume.",
         ),
     ] = 1,
+    warm_start: Annotated[
+        bool,
+        typer.Option(
+            "--warm-start",
+            help="Before PPO, play the task's heuristic and every per-episode plan on the training seeds, keep the "
+            "best by successive halving, and imitate it (one process only, not under torchrun).",
+        ),
+    ] = False,
 ) -> None:
     """Learn the growth controller with PPO; the policy drives 'esper-train heuristic --policy RUN_DIR/policy.pt'."""
     options = {
@@ -191,6 +212,7 @@ def ppo(
             given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
             given += ["--run-dir"] if run_dir is not None else []
             given += ["--reward"] if reward is not None else []
+            given += ["--warm-start"] if warm_start else []
             if given:
                 raise ConfigError(RESUME_CONFLICT_MESSAGE.format(options=", ".join(given)))
             run, directory = resume_ppo(resume, episodes=episodes, collective=collective, workers=workers)
@@ -208,6 +230,8 @@ def ppo(
                 collective=collective,
                 workers=workers,
             )
+            if warm_start:
+                _warm_start(run)
         if collective.is_root:
             _drive(run, directory)
         else:
