@@ -59,6 +59,14 @@ class Demonstrations:
     masks: MaskBatch
     actions: ActionBatch
 
+    @classmethod
+    def joined(cls, parts: Sequence[Demonstrations]) -> Demonstrations:
+        return cls(
+            observations=concat([part.observations for part in parts]),
+            masks=concat([part.masks for part in parts]),
+            actions=concat([part.actions for part in parts]),
+        )
+
 
 @attrs.frozen(eq=False)
 class SearchResult:
@@ -104,16 +112,16 @@ def play(run: PPORun, controller: ControllerFactory, first_episode: int) -> tupl
     states = [c.initial_state() for c in controllers]
     observations = envs.reset(first_episode)
     returns = [0.0] * envs.n_envs
-    rows: list[tuple[ObservationBatch, MaskBatch, ActionBatch]] = []
+    rows: list[Demonstrations] = []
     for _step in range(run.ppo.episode_epochs):
         decided = [c.decide(state, o) for c, state, o in zip(controllers, states, observations, strict=True)]
         actions, states = [action for action, _ in decided], [state for _, state in decided]
         raw, masks = observe(observations, layout, run.ppo.features, gates)
-        rows.append((raw, masks, action_batch(actions, layout.blueprints)))
+        rows.append(Demonstrations(raw, masks, action_batch(actions, layout.blueprints)))
         results = envs.step(actions)
         returns = [total + result.reward.total for total, result in zip(returns, results, strict=True)]
         observations = tuple(result.observation for result in results)
-    return returns, Demonstrations(*(concat([row[i] for row in rows]) for i in range(3)))
+    return returns, Demonstrations.joined(rows)
 
 
 def search(run: PPORun, candidates: Mapping[str, ControllerFactory], *, resets_per_round: int = 1) -> SearchResult:
@@ -143,16 +151,11 @@ def search(run: PPORun, candidates: Mapping[str, ControllerFactory], *, resets_p
             break
         alive = survivors({name: returns[name] for name in alive})
     (best,) = alive
-    winner = demos[best]
     return SearchResult(
         best=best,
         returns={name: tuple(values) for name, values in returns.items()},
         episodes=played,
-        demonstrations=Demonstrations(
-            observations=concat([d.observations for d in winner]),
-            masks=concat([d.masks for d in winner]),
-            actions=concat([d.actions for d in winner]),
-        ),
+        demonstrations=Demonstrations.joined(demos[best]),
     )
 
 
