@@ -49,8 +49,16 @@ def test_halving_plays_the_winner_in_every_round_and_imitates_only_it(run: PPORu
     played = {name: len(returns) for name, returns in result.returns.items()}
     # Three candidates -> two -> one: the winner played three rounds of two episodes.
     assert played[result.best] == 6 and sorted(played.values()) == [2, 4, 6]
-    assert result.episodes == 12
+    assert result.episodes == 12 and result.complete
     assert result.demonstrations.actions.op.shape == (6 * EPOCHS,)
+
+
+def test_out_of_time_the_search_keeps_the_best_survivor_so_far(run: PPORun) -> None:
+    candidates = {"static": StaticController, "r0c0": lambda: _plan("r0c0"), "r1c0": lambda: _plan("r1c0")}
+    result = search(run, candidates, out_of_time=lambda: True)
+    assert not result.complete and result.episodes == 6  # one round of three candidates, two envs
+    means = {name: sum(returns) / len(returns) for name, returns in result.returns.items()}
+    assert result.best == max(means, key=means.__getitem__)
 
 
 def test_a_pool_too_small_for_new_seeds_in_every_round_is_refused(run: PPORun) -> None:

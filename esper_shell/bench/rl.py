@@ -73,6 +73,8 @@ class RLBenchConfig:
     resets_per_round: int = 2
     # Training seeds 0..seed_pool-1: enough for every halving round to play new ones.
     seed_pool: int = 24
+    # A halving round does not start once the warm start has used this share of the budget.
+    warm_start_share: float = 0.5
     # PPO after a warm start fine-tunes: a small, constant entropy bonus keeps it near what it imitated.
     entropy: float = 0.01
     wide_grid: bool = True
@@ -83,6 +85,8 @@ class Training:
     run: PPORun
     seconds: float
     warm_start: WarmStart | None
+    # The pool's static runs are trained as the first episodes need them: inside the warm start.
+    warm_start_seconds: float
     history: tuple[UpdateLog, ...]
 
 
@@ -100,7 +104,13 @@ def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
     warm = None
     if config.warm_start:
         steps.show("warm start: plan search")
-        warm = warm_start(run, resets_per_round=config.resets_per_round)
+        limit = config.warm_start_share * config.budget_seconds
+        warm = warm_start(
+            run,
+            resets_per_round=config.resets_per_round,
+            out_of_time=lambda: time.perf_counter() - started > limit,
+        )
+    warm_seconds = time.perf_counter() - started
     steps.advance()
     history: list[UpdateLog] = []
     while True:
@@ -115,6 +125,7 @@ def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
         run=run,
         seconds=time.perf_counter() - started,
         warm_start=warm,
+        warm_start_seconds=warm_seconds,
         history=tuple(history),
     )
 
@@ -234,6 +245,7 @@ def warm_start_record(training: Training) -> dict[str, Any] | None:
         "best": result.best,
         "episodes": result.episodes,
         "imitation_agreement": training.warm_start.agreement,
+        "complete": result.complete,
         "candidates": {name: list(returns) for name, returns in result.returns.items()},
     }
 
@@ -296,6 +308,7 @@ def run(config: RLBenchConfig, *, json_path: Path | None, plot_path: Path | None
         "budget": {
             "limit_seconds": config.budget_seconds,
             "seconds": training.seconds,
+            "warm_start_seconds": training.warm_start_seconds,
             "episodes": {
                 "warm_start": training.warm_start.search.episodes if training.warm_start else 0,
                 "ppo": training.run.episodes_done,
@@ -343,7 +356,9 @@ def report(result: BenchResult) -> str:
     warm = record["warm_start"]
     if warm is not None:
         lines.append(
-            f"warm start: best of {len(warm['candidates'])} candidates {warm['best']!r}; imitation agreement {warm['imitation_agreement']:.0%}"
+            f"warm start ({budget['warm_start_seconds']:.0f} s{'' if warm['complete'] else ', stopped early for time'}): "
+            f"best of {len(warm['candidates'])} candidates {warm['best']!r}; imitation agreement "
+            f"{warm['imitation_agreement']:.0%}"
         )
     lines += ["", table(result.rows)]
     versus_heuristic = record["policy_minus_heuristic"]

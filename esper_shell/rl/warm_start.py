@@ -75,6 +75,8 @@ class SearchResult:
     returns: dict[str, tuple[float, ...]]
     episodes: int
     demonstrations: Demonstrations
+    # False when the search ran out of time and kept the best survivor of the rounds played.
+    complete: bool
 
 
 @attrs.frozen(eq=False)
@@ -84,9 +86,9 @@ class WarmStart:
     agreement: float
 
 
-def warm_start(run: PPORun, *, resets_per_round: int = 1) -> WarmStart:
+def warm_start(run: PPORun, *, resets_per_round: int = 1, out_of_time: Callable[[], bool] = lambda: False) -> WarmStart:
     """Search the default candidates on ``run``'s envs, then imitate the winner: ``run.policy`` is changed."""
-    result = search(run, default_candidates(run), resets_per_round=resets_per_round)
+    result = search(run, default_candidates(run), resets_per_round=resets_per_round, out_of_time=out_of_time)
     return WarmStart(search=result, agreement=imitate(run, result.demonstrations))
 
 
@@ -124,11 +126,19 @@ def play(run: PPORun, controller: ControllerFactory, first_episode: int) -> tupl
     return returns, Demonstrations.joined(rows)
 
 
-def search(run: PPORun, candidates: Mapping[str, ControllerFactory], *, resets_per_round: int = 1) -> SearchResult:
+def search(
+    run: PPORun,
+    candidates: Mapping[str, ControllerFactory],
+    *,
+    resets_per_round: int = 1,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> SearchResult:
     """Successive halving: each round plays every survivor on the same new seeds.
 
     A round is ``resets_per_round`` episodes per env, on seeds no earlier round used: a seed
-    played again replays the same episode, so it would add no evidence.
+    played again replays the same episode, so it would add no evidence. When ``out_of_time()``
+    says so before a round, the search ends early with the best survivor so far
+    (``complete`` False).
     """
     if run.collective.world_size != 1:
         raise ConfigError(DISTRIBUTED_MESSAGE.format(world=run.collective.world_size), value=run.collective.world_size)
@@ -138,8 +148,11 @@ def search(run: PPORun, candidates: Mapping[str, ControllerFactory], *, resets_p
         raise ConfigError(POOL_MESSAGE.format(needed=needed, pool=pool), value=pool)
     returns: dict[str, list[float]] = {name: [] for name in candidates}
     demos: dict[str, list[Demonstrations]] = {name: [] for name in candidates}
-    alive, episode, played = tuple(candidates), 0, 0
+    alive, episode, played, complete = tuple(candidates), 0, 0, True
     while True:
+        if played and out_of_time():
+            alive, complete = survivors({name: returns[name] for name in alive})[:1], False
+            break
         for name in alive:
             for reset in range(resets_per_round):
                 episode_returns, decisions = play(run, candidates[name], episode + reset * run.envs.n_envs)
@@ -147,7 +160,7 @@ def search(run: PPORun, candidates: Mapping[str, ControllerFactory], *, resets_p
                 demos[name].append(decisions)
                 played += run.envs.n_envs
         episode += resets_per_round * run.envs.n_envs
-        if len(alive) == 1:
+        if len(alive) == 1:  # the winner's last round: more seeds to judge and imitate it by
             break
         alive = survivors({name: returns[name] for name in alive})
     (best,) = alive
@@ -156,6 +169,7 @@ def search(run: PPORun, candidates: Mapping[str, ControllerFactory], *, resets_p
         returns={name: tuple(values) for name, values in returns.items()},
         episodes=played,
         demonstrations=Demonstrations.joined(demos[best]),
+        complete=complete,
     )
 
 
