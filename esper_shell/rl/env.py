@@ -59,6 +59,14 @@ class EnvStep:
     reward_seconds: float
 
 
+@attrs.frozen(kw_only=True)
+class EpisodeRecord:
+    """What an env's episode was, for its telemetry: its seed and the op asked for at each epoch."""
+
+    seed: int
+    actions: tuple[str, ...]
+
+
 @attrs.define
 class _Env:
     trainer: Trainer
@@ -155,6 +163,12 @@ class VecEnv:
     def outcomes(self) -> tuple[dict[str, float], ...]:
         """Each env's run as the engine reports it (final accuracy, parameters, ...): the episode's result."""
         return tuple(final_metrics(env.trainer.history, env.trainer.model) for env in self.envs)
+
+    def episodes(self) -> tuple[EpisodeRecord, ...]:
+        return tuple(
+            EpisodeRecord(seed=env.trainer.config.seed, actions=tuple(s.action for s in env.trainer.history))
+            for env in self.envs
+        )
 
     def close(self) -> None:
         """Nothing to release (the envs live in this process); ``ProcessVecEnv`` stops its workers here."""

@@ -25,12 +25,12 @@ def update_events(run: PPORun, log: UpdateLog) -> list[TelemetryEvent]:
     """The update's figures, then each env's episode: outcome, seed and the mix of actions taken."""
     events = [TelemetryEvent(kind="update", epoch=log.update, payload=attrs.asdict(log))]
     first = run.episodes_done - run.envs.n_envs
-    for index, (trainer, metrics) in enumerate(zip(run.envs.trainers, run.envs.outcomes(), strict=True)):
-        actions = Counter(summary.action for summary in trainer.history)
+    for index, (episode, metrics) in enumerate(zip(run.envs.episodes(), run.envs.outcomes(), strict=True)):
+        actions = Counter(episode.actions)
         payload = {
             "episode": first + index,
             "env": index,
-            "seed": trainer.config.seed,
+            "seed": episode.seed,
             "final_accuracy": metrics["final_accuracy"],
             "best_accuracy": metrics["best_accuracy"],
             "params": metrics["params"],

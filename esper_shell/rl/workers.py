@@ -38,7 +38,7 @@ import torch.multiprocessing as mp
 from esper_core import ConfigError, EsperError, FactoredAction, Observation, RunConfig
 from esper_core.rewards import RewardConfig
 from esper_shell.engine.device import MachineConfig
-from esper_shell.rl.env import ACTION_COUNT_MESSAGE, EnvStep, StaticCurve, TaskFactory, VecEnv
+from esper_shell.rl.env import ACTION_COUNT_MESSAGE, EnvStep, EpisodeRecord, StaticCurve, TaskFactory, VecEnv
 
 WORKERS_MESSAGE = "--workers {workers}: at least 1 is needed (1 steps every env in this process)."
 SPLIT_MESSAGE = (
@@ -62,7 +62,7 @@ class EnvWorkerError(RuntimeError):
 
 @attrs.frozen(kw_only=True)
 class _Failure:
-    # An expected failure, raised as itself in the learner; None for a bug.
+    # An expected failure, raised as itself in the learner (its worker traceback as a note); None for a bug.
     error: EsperError | None
     traceback: str
 
@@ -184,6 +184,9 @@ class ProcessVecEnv:
         """Each env's run as the engine reports it, in env order."""
         return self._joined(self._ask([methodcaller("outcomes")] * self.workers))
 
+    def episodes(self) -> tuple[EpisodeRecord, ...]:
+        return self._joined(self._ask([methodcaller("episodes")] * self.workers))
+
     def close(self) -> None:
         """Let every worker finish its command and exit; stop the ones that do not. Safe to call twice."""
         for connection in self._connections:
@@ -252,6 +255,7 @@ class ProcessVecEnv:
         if not isinstance(reply, _Failure):
             return reply
         if reply.error is not None:
+            reply.error.add_note(f"raised in env worker {worker}:\n{reply.traceback}")
             raise reply.error
         raise EnvWorkerError(FAILED_MESSAGE.format(worker=worker, first=first, last=last, traceback=reply.traceback))
 
