@@ -10,9 +10,13 @@ count. That makes it a machine setting, like the thread count, not a hyperparame
 
 Workers start with ``spawn`` (no forked torch, OpenMP or CUDA state; the same on every OS), so
 what they are sent must pickle: the config, the task factory (``PresetTasks``), the static
-curve (``PairedStaticCurve``), the actions; they send back ``EnvStep``s and outcomes. A
-worker's failure comes back and is raised in the learner (an ``EsperError`` as itself, a bug as
-``EnvWorkerError`` carrying the worker's traceback); one that dies without a word is seen
+curve (``PairedStaticCurve``), the actions; they send back ``EnvStep``s and outcomes. Their
+registries hold what importing Esper registers: a preset or blueprint added at run time in the
+learner is unknown to them, which fails loudly (an unknown task; the layout check of an
+observation lacking an offered blueprint) rather than changing results.
+
+A worker's failure comes back and is raised in the learner (an ``EsperError`` as itself, a bug
+as ``EnvWorkerError`` carrying the worker's traceback); one that dies without a word is seen
 through its process sentinel, so the learner never waits on a dead pipe. Workers ignore
 Ctrl-C: the learner receives it and stops them, as it does on any error and on ``close``.
 """
