@@ -165,6 +165,7 @@ class VecEnv:
         return tuple(final_metrics(env.trainer.history, env.trainer.model) for env in self.envs)
 
     def episodes(self) -> tuple[EpisodeRecord, ...]:
+        """Each env's episode so far, as records: with env workers the trainers are in another process."""
         return tuple(
             EpisodeRecord(seed=env.trainer.config.seed, actions=tuple(s.action for s in env.trainer.history))
             for env in self.envs
