@@ -1,12 +1,13 @@
 """Env workers: ProcessVecEnv against VecEnv, a PPO update with 2 workers against 1, and failures.
 
 A healthy worker costs seconds to start (it imports torch and builds a host), so one PPO run
-with 2 workers serves the equivalence tests and then a failure; the other failures happen
-before a worker has built anything.
+with 2 workers serves the equivalence tests, training's close and, restarted, a failure; the
+other failures happen before a worker has built anything.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -32,7 +33,8 @@ from esper_core import (
 from esper_core.ppo_config import PPOConfig
 from esper_core.rewards import RewardConfig
 from esper_shell.rl.env import VecEnv
-from esper_shell.rl.train import PPORun, run_update
+from esper_shell.rl.run_files import PPODirectory
+from esper_shell.rl.train import PPORun, start_ppo, train_ppo
 from esper_shell.rl.workers import EnvWorkerError, ProcessVecEnv, make_envs
 from esper_shell.tasks import PresetTasks, Task, get_task
 
@@ -84,8 +86,10 @@ def _untimed(log: Any) -> dict[str, Any]:
     return attrs.asdict(log, filter=lambda field, _: not field.name.endswith(("seconds", "per_second")))
 
 
-def _unclocked(observation: Observation) -> Observation:
-    """The observation without its wall-clock stamps (when each seed entered each stage)."""
+def _comparable(observation: Observation) -> Observation:
+    """The observation less what belongs to the process, not the episode: wall-clock stamps (when
+    each seed entered each stage) and the registry's blueprints (this process may hold blueprints
+    other tests registered at run time, which a fresh worker does not)."""
 
     def unclocked(seed: SeedState | None) -> SeedState | None:
         if seed is None:  # an empty slot
@@ -93,7 +97,7 @@ def _unclocked(observation: Observation) -> Observation:
         history = tuple(attrs.evolve(record, timestamp=0.0) for record in seed.history)
         return attrs.evolve(seed, stage_entered_at=0.0, history=history)
 
-    return attrs.evolve(observation, seeds=tuple(unclocked(seed) for seed in observation.seeds))
+    return attrs.evolve(observation, seeds=tuple(unclocked(seed) for seed in observation.seeds), blueprints=())
 
 
 def _outcome(outcome: dict[str, float]) -> dict[str, float]:
@@ -109,38 +113,57 @@ def _workers() -> list[multiprocessing.process.BaseProcess]:
 
 
 @pytest.fixture(scope="module")
-def runs() -> Iterator[dict[int, PPORun]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, tuple[PPORun, PPODirectory]]]:
     """The same PPO run with the envs in this process and with 2 worker processes (2 envs each)."""
-    by_workers = {workers: PPORun(_config(), PPO, episodes=8, workers=workers) for workers in (1, 2)}
+    out = tmp_path_factory.mktemp("workers")
+    by_workers = {}
+    for workers in (1, 2):
+        run, directory = start_ppo(_config(), PPO, episodes=8, run_dir=out / f"w{workers}", workers=workers)
+        assert directory is not None
+        by_workers[workers] = (run, directory)
     yield by_workers
-    for run in by_workers.values():
+    for run, directory in by_workers.values():
         run.envs.close()
+        directory.close()
+
+
+def _episode_events(directory: PPODirectory) -> list[dict[str, Any]]:
+    lines = (json.loads(line) for line in (directory.path / "events.jsonl").read_text().splitlines()[1:])
+    return [event["payload"] for event in lines if event["kind"] == "episode"]
 
 
 class TestEquivalence:
-    def test_an_episode_is_the_same_step_for_step(self, runs: dict[int, PPORun]) -> None:
-        here, there = runs[1].envs, runs[2].envs
+    def test_an_episode_is_the_same_step_for_step(self, runs: dict[int, tuple[PPORun, PPODirectory]]) -> None:
+        here, there = runs[1][0].envs, runs[2][0].envs
         assert isinstance(here, VecEnv) and isinstance(there, ProcessVecEnv)
-        assert there.reset(first_episode=4) == here.reset(first_episode=4)  # no seed yet, nothing clocked
+        first = zip(there.reset(first_episode=4), here.reset(first_episode=4), strict=True)
+        assert all(_comparable(got) == _comparable(expected) for got, expected in first)
         script = [[GROW, WAIT, GROW, WAIT], [WAIT] * 4, [WAIT, GROW, WAIT, WAIT]]
         for actions in script:
             theirs, ours = there.step(actions), here.step(actions)
             for got, expected in zip(theirs, ours, strict=True):
-                assert _unclocked(got.observation) == _unclocked(expected.observation)
+                assert _comparable(got.observation) == _comparable(expected.observation)
                 assert (got.reward, got.terminal) == (expected.reward, expected.terminal)
                 assert (got.refused, got.rollback) == (expected.refused, expected.rollback)
         assert [step.terminal for step in theirs] == [True] * 4
         assert [_outcome(o) for o in there.outcomes()] == [_outcome(o) for o in here.outcomes()]
+        assert there.episodes() == here.episodes()
 
-    def test_a_ppo_update_is_the_same_with_two_workers(self, runs: dict[int, PPORun]) -> None:
-        one, two = (run_update(runs[workers]) for workers in (1, 2))
-        assert _untimed(two) == _untimed(one)
-        for name, tensor in runs[1].policy.network.state_dict().items():
-            torch.testing.assert_close(runs[2].policy.network.state_dict()[name], tensor, rtol=0, atol=0)
-        assert runs[2].reward_scaler.state_dict() == runs[1].reward_scaler.state_dict()
+    def test_episode_seeds_are_numbered_as_in_one_process(self, runs: dict[int, tuple[PPORun, PPODirectory]]) -> None:
+        assert runs[2][0].envs.episode_seed(5) == runs[1][0].envs.episode_seed(5)
 
-    def test_episode_seeds_are_numbered_as_in_one_process(self, runs: dict[int, PPORun]) -> None:
-        assert runs[2].envs.episode_seed(5) == runs[1].envs.episode_seed(5)
+    def test_a_ppo_update_is_the_same_with_two_workers(self, runs: dict[int, tuple[PPORun, PPODirectory]]) -> None:
+        """Update log, weights, reward scale and episode events; training then stops the workers."""
+        (one, one_dir), (two, two_dir) = runs[1], runs[2]
+        workers = _workers()
+        for run, directory in runs.values():
+            train_ppo(run, directory, stop_after=1)
+        assert [_untimed(log) for log in two.history] == [_untimed(log) for log in one.history]
+        for name, tensor in one.policy.network.state_dict().items():
+            torch.testing.assert_close(two.policy.network.state_dict()[name], tensor, rtol=0, atol=0)
+        assert two.reward_scaler.state_dict() == one.reward_scaler.state_dict()
+        assert _episode_events(two_dir) == _episode_events(one_dir)
+        assert not _workers() and all(process.exitcode == 0 for process in workers)  # closed, not killed
 
 
 class TestWorkerCount:
@@ -166,19 +189,22 @@ class TestWorkerCount:
 class TestFailures:
     def test_an_esper_error_in_a_worker_is_raised_as_itself(self) -> None:
         tasks = FailingTasks(ConfigError("no data for this seed"))
-        with pytest.raises(ConfigError, match="no data for this seed"):
+        with pytest.raises(ConfigError) as raised:
             ProcessVecEnv(_config(), tasks, n_envs=1, reward=RewardConfig(), workers=1)
+        assert str(raised.value) == "no data for this seed"  # what the CLI prints
+        assert "raised in env worker 0" in raised.value.__notes__[0]  # where, for a reader of the traceback
 
     def test_a_worker_that_dies_without_a_word_is_reported(self) -> None:
         with pytest.raises(EnvWorkerError, match=r"env worker 0 \(envs 0\.\.0\) exited with code 3 before it replied"):
             ProcessVecEnv(_config(), DyingTasks(code=3), n_envs=1, reward=RewardConfig(), workers=1)
 
     def test_a_bug_in_one_worker_comes_back_with_its_traceback_and_stops_every_worker(
-        self, runs: dict[int, PPORun]
+        self, runs: dict[int, tuple[PPORun, PPODirectory]]
     ) -> None:
         """Worker 1 fails on its actions; worker 0 steps its envs and is stopped all the same."""
-        envs = runs[2].envs
-        envs.reset(first_episode=0)
+        envs = runs[2][0].envs
+        envs.reset(first_episode=0)  # (re)starts the workers, whichever test stopped them
+        assert len(_workers()) == 2
         with pytest.raises(EnvWorkerError, match=r"(?s)env worker 1 \(envs 2\.\.3\) failed.*AttributeError"):
             envs.step([WAIT, WAIT, None, None])  # type: ignore[list-item]
         assert not envs.running and not _workers()
@@ -193,13 +219,3 @@ class TestInterrupt:
         with pytest.raises(KeyboardInterrupt):
             ProcessVecEnv(_config(), SlowTasks(seconds=60.0), n_envs=1, reward=RewardConfig(), workers=1)
         assert _children() == before and time.perf_counter() - started < 30.0
-
-
-class TestClose:
-    def test_close_leaves_no_worker_process(self) -> None:
-        """One worker (a healthy start costs seconds); close treats every worker alike."""
-        with ProcessVecEnv(_config(), _digits(), n_envs=1, reward=RewardConfig(), workers=1) as envs:
-            workers = _workers()
-            assert len(workers) == 1
-        assert not envs.running and not any(process.is_alive() for process in workers)
-        assert all(process.exitcode == 0 for process in workers)  # they exited, not terminated

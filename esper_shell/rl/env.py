@@ -60,6 +60,14 @@ class EnvStep:
     reward_seconds: float
 
 
+@attrs.frozen(kw_only=True)
+class EpisodeRecord:
+    """What an env's episode was, for its telemetry: its seed and the op asked for at each epoch."""
+
+    seed: int
+    actions: tuple[str, ...]
+
+
 @attrs.define
 class _Env:
     trainer: Trainer
@@ -167,6 +175,13 @@ class VecEnv:
         if env.static_accuracies is not None:
             metrics["accuracy_gap"] = metrics["final_accuracy"] - env.static_accuracies[-1]
         return metrics
+
+    def episodes(self) -> tuple[EpisodeRecord, ...]:
+        """Each env's episode so far, as records: with env workers the trainers are in another process."""
+        return tuple(
+            EpisodeRecord(seed=env.trainer.config.seed, actions=tuple(s.action for s in env.trainer.history))
+            for env in self.envs
+        )
 
     def close(self) -> None:
         """Nothing to release (the envs live in this process); ``ProcessVecEnv`` stops its workers here."""

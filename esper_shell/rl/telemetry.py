@@ -24,13 +24,14 @@ if TYPE_CHECKING:
 def update_events(run: PPORun, log: UpdateLog) -> list[TelemetryEvent]:
     """The update's figures, then each env's episode: outcome, seed and the mix of actions taken."""
     events = [TelemetryEvent(kind="update", epoch=log.update, payload=attrs.asdict(log))]
-    first = run.episodes_done - run.envs.n_envs
-    for index, (trainer, metrics) in enumerate(zip(run.envs.trainers, run.envs.outcomes(), strict=True)):
-        actions = Counter(summary.action for summary in trainer.history)
+    # This rank's envs played the update's episodes from rank * (its env count) on (run_update's numbering).
+    first = run.episodes_done - run.ppo.n_envs + run.collective.rank * run.envs.n_envs
+    for index, (episode, metrics) in enumerate(zip(run.envs.episodes(), run.envs.outcomes(), strict=True)):
+        actions = Counter(episode.actions)
         payload = {
             "episode": first + index,
             "env": index,
-            "seed": trainer.config.seed,
+            "seed": episode.seed,
             "final_accuracy": metrics["final_accuracy"],
             "best_accuracy": metrics["best_accuracy"],
             "params": metrics["params"],

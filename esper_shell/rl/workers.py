@@ -10,9 +10,13 @@ count. That makes it a machine setting, like the thread count, not a hyperparame
 
 Workers start with ``spawn`` (no forked torch, OpenMP or CUDA state; the same on every OS), so
 what they are sent must pickle: the config, the task factory (``PresetTasks``), the static
-curve (``PairedStaticCurve``), the actions; they send back ``EnvStep``s and outcomes. A
-worker's failure comes back and is raised in the learner (an ``EsperError`` as itself, a bug as
-``EnvWorkerError`` carrying the worker's traceback); one that dies without a word is seen
+curve (``PairedStaticCurve``), the actions; they send back ``EnvStep``s and outcomes. Their
+registries hold what importing Esper registers: a preset or blueprint added at run time in the
+learner is unknown to them, which fails loudly (an unknown task; the layout check of an
+observation lacking an offered blueprint) rather than changing results.
+
+A worker's failure comes back and is raised in the learner (an ``EsperError`` as itself, a bug
+as ``EnvWorkerError`` carrying the worker's traceback); one that dies without a word is seen
 through its process sentinel, so the learner never waits on a dead pipe. Workers ignore
 Ctrl-C: the learner receives it and stops them, as it does on any error and on ``close``.
 """
@@ -38,7 +42,7 @@ import torch.multiprocessing as mp
 from esper_core import ConfigError, EsperError, FactoredAction, Observation, RunConfig
 from esper_core.rewards import RewardConfig
 from esper_shell.engine.device import MachineConfig
-from esper_shell.rl.env import ACTION_COUNT_MESSAGE, EnvStep, StaticCurve, TaskFactory, VecEnv
+from esper_shell.rl.env import ACTION_COUNT_MESSAGE, EnvStep, EpisodeRecord, StaticCurve, TaskFactory, VecEnv
 
 WORKERS_MESSAGE = "--workers {workers}: at least 1 is needed (1 steps every env in this process)."
 SPLIT_MESSAGE = (
@@ -62,7 +66,7 @@ class EnvWorkerError(RuntimeError):
 
 @attrs.frozen(kw_only=True)
 class _Failure:
-    # An expected failure, raised as itself in the learner; None for a bug.
+    # An expected failure, raised as itself in the learner (its worker traceback as a note); None for a bug.
     error: EsperError | None
     traceback: str
 
@@ -186,6 +190,9 @@ class ProcessVecEnv:
         """Each env's run as the engine reports it, in env order."""
         return self._joined(self._ask([methodcaller("outcomes")] * self.workers))
 
+    def episodes(self) -> tuple[EpisodeRecord, ...]:
+        return self._joined(self._ask([methodcaller("episodes")] * self.workers))
+
     def close(self) -> None:
         """Let every worker finish its command and exit; stop the ones that do not. Safe to call twice."""
         for connection in self._connections:
@@ -254,6 +261,7 @@ class ProcessVecEnv:
         if not isinstance(reply, _Failure):
             return reply
         if reply.error is not None:
+            reply.error.add_note(f"raised in env worker {worker}:\n{reply.traceback}")
             raise reply.error
         raise EnvWorkerError(FAILED_MESSAGE.format(worker=worker, first=first, last=last, traceback=reply.traceback))
 
