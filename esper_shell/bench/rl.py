@@ -19,6 +19,7 @@ Also: env-steps per second of whole PPO updates with 1 and 2 worker processes, s
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from esper_core import (
 )
 from esper_core.ppo_config import PPOConfig
 from esper_shell.bench.progress import Steps, bench_steps
+from esper_shell.bench.rl_throughput import worker_scaling
 from esper_shell.errors import unwrap
 from esper_shell.hosts import Conv1DHost
 from esper_shell.outcome import HEURISTIC, STATIC, ArmRun, ArmSummary, compare, heuristic_arm, policy_arm, summarize
@@ -128,6 +130,25 @@ def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
         warm_start_seconds=warm_seconds,
         history=tuple(history),
     )
+
+
+def throughput(config: RLBenchConfig, steps: Steps) -> dict[str, Any] | None:
+    """Env-steps per second of whole PPO updates with 1 and ``config.workers`` workers, side by side.
+
+    Seeds replayed (``cached_data``): a training run's episodes cycle over its seed pool, so
+    after the first pass every worker finds its seeds' data and static runs cached.
+    """
+    if config.workers == 1:
+        return None
+    steps.show(f"throughput, 1 and {config.workers} workers")
+    epochs = get_task(config.task).training.epochs
+    rates = worker_scaling(config.task, config.n_envs, (1, config.workers), epochs, cached_data=True)
+    steps.advance()
+    return {
+        "env_steps_per_second": {str(count): rate for count, rate in rates.items()},
+        "ratio": rates[config.workers] / rates[1],
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def save_policy(run: PPORun, directory: Path) -> Path:
@@ -293,9 +314,10 @@ class BenchResult:
 
 def run(config: RLBenchConfig, *, json_path: Path | None, plot_path: Path | None) -> BenchResult:
     seeds = list(config.eval_seeds)
-    # The warm start, PPO, then 3 arms per evaluation seed on each grid.
-    total = 2 + 3 * len(seeds) + (3 * len(seeds) if config.wide_grid else 0)
+    # Throughput, the warm start, PPO, then 3 arms per evaluation seed on each grid.
+    total = 3 + 3 * len(seeds) + (3 * len(seeds) if config.wide_grid else 0)
     with bench_steps("bench rl", total) as steps, tempfile.TemporaryDirectory() as scratch:
+        scaling = throughput(config, steps)
         training = train_on_budget(config, steps)
         policy_path = save_policy(training.run, Path(scratch))
         rows = evaluate(config.task, seeds, policy_path, steps)
@@ -317,6 +339,7 @@ def run(config: RLBenchConfig, *, json_path: Path | None, plot_path: Path | None
             "n_envs": config.n_envs,
             "workers": config.workers,
         },
+        "throughput": scaling,
         "controller_overhead": overhead(training),
         "arms": to_json_rows(rows),
         "policy_minus_heuristic": versus(rows, POLICY, HEURISTIC),
@@ -347,6 +370,13 @@ def report(result: BenchResult) -> str:
         f"the pool's static runs included), {episodes['warm_start']} warm-start + "
         f"{episodes['ppo']} PPO episodes ({budget['updates']} updates, {budget['n_envs']} envs, {budget['workers']} workers)",
     ]
+    scaling = record["throughput"]
+    if scaling is not None:
+        rates = scaling["env_steps_per_second"]
+        lines.append(
+            f"throughput: {' / '.join(f'{rate:.2f}' for rate in rates.values())} env-steps/s with "
+            f"{' / '.join(rates)} workers: x{scaling['ratio']:.2f} (load average {scaling['load_average']:.2f})"
+        )
     cost = record["controller_overhead"]
     if cost is not None:
         lines.append(
