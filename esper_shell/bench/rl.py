@@ -115,13 +115,16 @@ def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
     warm_seconds = time.perf_counter() - started
     steps.advance()
     history: list[UpdateLog] = []
-    while True:
-        elapsed = time.perf_counter() - started
-        last = history[-1].update_seconds if history else 0.0
-        if elapsed + last > config.budget_seconds:
-            break
-        steps.show(f"ppo update {len(history)} ({elapsed:.0f} s of {config.budget_seconds:.0f})")
-        history.append(run_update(run))
+    try:
+        while True:
+            elapsed = time.perf_counter() - started
+            last = history[-1].update_seconds if history else 0.0
+            if elapsed + last > config.budget_seconds:
+                break
+            steps.show(f"ppo update {len(history)} ({elapsed:.0f} s of {config.budget_seconds:.0f})")
+            history.append(run_update(run))
+    finally:
+        run.envs.close()
     steps.advance()
     return Training(
         run=run,
