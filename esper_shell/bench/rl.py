@@ -102,20 +102,21 @@ def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
     """Static pool, warm start, then PPO updates until the budget would be overrun."""
     started = time.perf_counter()
     ppo = ppo_config(config.task, config)
+    # The budget, not an episode count, ends training: the entropy schedule's progress stays near 0.
     run = PPORun(get_task(config.task).run_config(), ppo, episodes=1_000_000, workers=config.workers)
-    warm = None
-    if config.warm_start:
-        steps.show("warm start: plan search")
-        limit = config.warm_start_share * config.budget_seconds
-        warm = warm_start(
-            run,
-            resets_per_round=config.resets_per_round,
-            out_of_time=lambda: time.perf_counter() - started > limit,
-        )
-    warm_seconds = time.perf_counter() - started
-    steps.advance()
-    history: list[UpdateLog] = []
     try:
+        warm = None
+        if config.warm_start:
+            steps.show("warm start: plan search")
+            limit = config.warm_start_share * config.budget_seconds
+            warm = warm_start(
+                run,
+                resets_per_round=config.resets_per_round,
+                out_of_time=lambda: time.perf_counter() - started > limit,
+            )
+        warm_seconds = time.perf_counter() - started
+        steps.advance()
+        history: list[UpdateLog] = []
         while True:
             elapsed = time.perf_counter() - started
             last = history[-1].update_seconds if history else 0.0
