@@ -87,7 +87,8 @@ class Training:
     run: PPORun
     seconds: float
     warm_start: WarmStart | None
-    # The pool's static runs are trained as the first episodes need them: inside the warm start.
+    # From the start (building the run, starting its workers) to the end of the warm start; the
+    # pool's static runs are trained as the first episodes need them, so mostly inside it.
     warm_start_seconds: float
     history: tuple[UpdateLog, ...]
 
@@ -119,8 +120,9 @@ def train_on_budget(config: RLBenchConfig, steps: Steps) -> Training:
         history: list[UpdateLog] = []
         while True:
             elapsed = time.perf_counter() - started
-            last = history[-1].update_seconds if history else 0.0
-            if elapsed + last > config.budget_seconds:
+            # The slowest update so far stands for the next one: the budget is a limit, not a target.
+            longest = max((log.update_seconds for log in history), default=0.0)
+            if elapsed + longest > config.budget_seconds:
                 break
             steps.show(f"ppo update {len(history)} ({elapsed:.0f} s of {config.budget_seconds:.0f})")
             history.append(run_update(run))
