@@ -118,7 +118,8 @@ def test_the_untampered_state_resumes(saved: dict[str, Any], tmp_path: Path) -> 
 
 class TestPPOCheckpoints:
     @pytest.fixture(scope="class")
-    def ppo_run(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    @classmethod
+    def ppo_run(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
         run = tmp_path_factory.mktemp("ppo") / "run"
         args = [
             "ppo",

@@ -281,13 +281,13 @@ class TestAccuracyGap:
         breakdown = compute_reward(
             at_epoch(1, 62.0), WAIT, at_epoch(2, 75.0), terminal=False, config=GAP, static_accuracies=STATIC
         )
-        assert attrs.astuple(breakdown) == pytest.approx(attrs.astuple(RewardBreakdown(gap=0.03)))
+        assert attrs.astuple(breakdown) == pytest.approx(attrs.astuple(RewardBreakdown(gap=3.0)))
 
     def test_epoch_zero_has_no_gap_it_precedes_every_decision(self) -> None:
         breakdown = compute_reward(
             at_epoch(0, 99.0), WAIT, at_epoch(1, 61.0), terminal=False, config=GAP, static_accuracies=STATIC
         )
-        assert breakdown.total == pytest.approx(0.01)
+        assert breakdown.total == pytest.approx(1.0)  # 61 - 60, points
 
     def test_terminal_step_charges_the_final_models_rent(self) -> None:
         kept = seed(SeedStage.FOSSILIZED, seed_param_count=100, host_param_count=1000)
@@ -311,7 +311,7 @@ class TestAccuracyGap:
 
     def test_terminal_value_is_final_gap_minus_rent(self) -> None:
         kept = seed(SeedStage.FOSSILIZED, seed_param_count=100, host_param_count=1000)
-        assert terminal_value(at_epoch(4, 83.0, kept), STATIC, GAP) == pytest.approx(0.03 - 0.1 * math.log(1.1))
+        assert terminal_value(at_epoch(4, 83.0, kept), STATIC, GAP) == pytest.approx(3.0 - 0.1 * math.log(1.1))
 
     def test_without_a_static_curve_it_is_refused_naming_the_fix(self) -> None:
         with pytest.raises(ConfigError, match="static_accuracies="):

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import attrs
 
-from esper_shell.checkpoint import is_format
+from esper_shell.checkpoint import is_format, same_primitives
 from esper_shell.checkpoint_files import CheckpointWriter, safe_torch_load, temp_files
 from esper_shell.errors import CheckpointError
 
@@ -45,7 +45,9 @@ UNFINISHED_MESSAGE = (
     "with the same command and --run-dir {path} (that replaces the unfinished run)."
 )
 # A PPO run's checkpoint format (esper_shell.rl.train): recognised here only to name the right command.
-PPO_FORMAT, PPO_VERSION = "esper.ppo", 1
+# A PPO run's checkpoint, of whatever version (esper_shell.rl.train owns the version): the engine only
+# needs to say which command continues it.
+PPO_FORMAT = "esper.ppo"
 PPO_RUN_MESSAGE = "{path} holds a PPO run; continue it with: esper-train ppo --resume {path}"
 TRAINING_RUN_MESSAGE = "{path} holds a {kind} training run; continue it with: esper-train {command} --resume {path}"
 NOT_A_RUN_MESSAGE = "{path} is not an Esper training checkpoint (expected format {fmt!r} version {version})."
@@ -203,7 +205,7 @@ class RunDirectory(RunFiles):
 
     def load(self) -> dict[str, Any]:
         payload = self.read_checkpoint(NO_RUN_MESSAGE)
-        if is_format(payload, PPO_FORMAT, PPO_VERSION):
+        if isinstance(payload, dict) and same_primitives(payload.get("format"), PPO_FORMAT):
             raise CheckpointError(PPO_RUN_MESSAGE.format(path=self.path), value=self.path)
         if not is_format(payload, RUN_FORMAT, RUN_VERSION):
             raise CheckpointError(NOT_A_RUN_MESSAGE.format(path=self.checkpoint, fmt=RUN_FORMAT, version=RUN_VERSION))
