@@ -20,6 +20,7 @@ from esper_shell.engine.device import MachineConfig, resolve_device
 from esper_shell.errors import unwrap
 from esper_shell.rl.run_files import PPODirectory
 from esper_shell.rl.train import PPORun, UpdateLog, resume_ppo, start_ppo, train_ppo
+from esper_shell.rl.warm_start import DISTRIBUTED_MESSAGE
 from esper_shell.rl.warm_start import warm_start as warm_up
 from esper_shell.tasks import get_task
 
@@ -218,6 +219,8 @@ def ppo(
             run, directory = resume_ppo(resume, episodes=episodes, collective=collective, workers=workers)
             _check_episodes(run.episodes, run.ppo.n_envs)
         else:
+            if warm_start and collective.world_size > 1:  # refused before the run directory is written
+                raise ConfigError(DISTRIBUTED_MESSAGE.format(world=collective.world_size), value=collective.world_size)
             config, ppo_config, machine = _configs(options, reward or RewardMode.accuracy_gap)
             total = episodes or DEFAULT_EPISODES
             _check_episodes(total, ppo_config.n_envs)
