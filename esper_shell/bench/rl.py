@@ -43,6 +43,7 @@ from esper_shell.config_file import DEFAULT_TASK
 from esper_shell.errors import unwrap
 from esper_shell.hosts import Conv1DHost
 from esper_shell.outcome import HEURISTIC, STATIC, ArmRun, ArmSummary, compare, heuristic_arm, policy_arm, summarize
+from esper_shell.outcome.arms import finished_run
 from esper_shell.outcome.protocol import TaskOutcome
 from esper_shell.outcome.report import table, to_json_rows
 from esper_shell.outcome.stats import paired_difference
@@ -50,7 +51,7 @@ from esper_shell.rl.controller import load_policy_controller
 from esper_shell.rl.policy_file import policy_payload
 from esper_shell.rl.train import PPORun, UpdateLog, run_update
 from esper_shell.rl.warm_start import WarmStart, warm_start
-from esper_shell.runs import start, train
+from esper_shell.runs import start
 from esper_shell.tasks import Task, get_task
 
 POLICY = "policy"
@@ -193,14 +194,7 @@ def wide_grid(seeds: Sequence[int], policy_path: Path, steps: Steps) -> list[Arm
             if name == STATIC:
                 config = attrs.evolve(config, controller=StaticControllerConfig())
             run = start(wide_task(seed, config.training.batch_size), config, controller=make())
-            train(run)
-            metrics = run.metrics()
-            accuracies = tuple(summary.val_accuracy for summary in run.history)
-            runs[name].append(
-                ArmRun(
-                    seed=seed, final_accuracy=metrics["final_accuracy"], params=metrics["params"], accuracies=accuracies
-                )
-            )
+            runs[name].append(finished_run(run, seed))
             steps.advance()
     outcome = TaskOutcome(task=base.task, seeds=tuple(seeds), runs={name: tuple(done) for name, done in runs.items()})
     return summarize(outcome)

@@ -111,7 +111,8 @@ def run_static(
     )
 
 
-def _finished(run: Run, seed: int) -> ArmRun:
+def finished_run(run: Run, seed: int) -> ArmRun:
+    """Train ``run`` to the end and record it as an arm's run on ``seed``."""
     train(run)
     metrics = run.metrics()
     return ArmRun(
@@ -140,4 +141,4 @@ def run_arm(
     arm: Arm, task: str, config: RunConfig, seed: int, *, machine: MachineConfig, earlier: Mapping[str, ArmRun]
 ) -> ArmRun:
     """Train ``arm`` on ``seed`` to the end."""
-    return _finished(start_arm(arm, task, config, seed, machine=machine, earlier=earlier), seed)
+    return finished_run(start_arm(arm, task, config, seed, machine=machine, earlier=earlier), seed)
