@@ -24,6 +24,7 @@ from esper_core import (
     BlendAlgorithm,
     ConfigError,
     CustomControllerConfig,
+    EsperError,
     FactoredAction,
     LifecycleOp,
     Observation,
@@ -35,7 +36,7 @@ from esper_core.rewards import RewardConfig
 from esper_shell.rl.env import VecEnv
 from esper_shell.rl.run_files import PPODirectory
 from esper_shell.rl.train import PPORun, start_ppo, train_ppo
-from esper_shell.rl.workers import EnvWorkerError, ProcessVecEnv, make_envs
+from esper_shell.rl.workers import EnvWorkerError, ProcessVecEnv, _portable, make_envs
 from esper_shell.tasks import PresetTasks, Task, get_task
 
 PPO = PPOConfig(n_envs=4, episode_epochs=3, minibatches=2, update_epochs=2)
@@ -219,3 +220,20 @@ class TestInterrupt:
         with pytest.raises(KeyboardInterrupt):
             ProcessVecEnv(_config(), SlowTasks(seconds=60.0), n_envs=1, reward=RewardConfig(), workers=1)
         assert _children() == before and time.perf_counter() - started < 30.0
+
+
+class _NeedsItsFix(EsperError):
+    """An error whose __init__ takes an argument its args do not keep: unpickling cannot rebuild it."""
+
+    def __init__(self, message: str, *, fix: str) -> None:
+        super().__init__(f"{message}; {fix}")
+
+
+class TestPortableErrors:
+    def test_an_error_that_survives_the_pipe_is_sent_as_itself(self) -> None:
+        error = ConfigError("bad", value=3)
+        assert _portable(error) is error
+
+    def test_an_error_unpickling_cannot_rebuild_is_sent_as_its_message(self) -> None:
+        sent = _portable(_NeedsItsFix("bad", fix="do this"))
+        assert type(sent) is EsperError and str(sent) == "bad; do this"

@@ -83,7 +83,9 @@ def check_workers(n_envs: int, workers: int) -> None:
 def _portable(error: EsperError) -> EsperError:
     """``error`` if it survives the pipe (class, message, value), else an ``EsperError`` with its message."""
     try:
-        pickle.loads(pickle.dumps(error))
+        pickle.dumps(error)  # every part of it pickles
+        rebuild, args = error.__reduce__()[:2]
+        rebuild(*args)  # and unpickling, which calls this, can build it again
     except Exception:  # an unpicklable value, or a subclass whose __init__ pickle cannot call back
         return EsperError(str(error))
     return error
